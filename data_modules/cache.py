@@ -1,0 +1,211 @@
+"""The face cache's on-disk contract, shared by the preprocessing writer and every reader.
+
+Layout under a dataset's cache root:
+    index.csv                       one row per video: INDEX_FIELDS (status ok | skipped, with a reason)
+    videos/<video_id>/record.json   the VideoRecord plus counts
+    videos/<video_id>/faces.npz     landmarks [T,68,2] (crop coords), boxes, crop_boxes, scores,
+                                    frame_indices, skipped_frames, skipped_reasons
+    videos/<video_id>/frames/000.png ... enlarged RGB face crops (png, or jpg when configured)
+Each video directory is written to a temp name and renamed, so it is either whole or absent. No pickle.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from src.utils.artifacts import atomic_save_npz, atomic_write_bytes, atomic_write_json, load_npz
+
+NUM_LANDMARKS = 68
+REAL, FAKE = 0, 1
+STATUS_OK, STATUS_SKIPPED = "ok", "skipped"
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video as a dataset adapter yields it. video_id is `dataset/manipulation/compression/video`."""
+
+    video_id: str
+    path: str
+    label: int
+    dataset: str
+    manipulation: str
+    compression: str
+    split: str
+    source_id: str = ""
+    target_id: str = ""
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """One row of a dataset's index.csv: the record plus what preprocessing made of it."""
+
+    video_id: str
+    label: int
+    dataset: str
+    manipulation: str
+    compression: str
+    split: str
+    num_frames: int
+    status: str
+    reason: str
+    path: str
+    source_id: str = ""
+    target_id: str = ""
+
+    @classmethod
+    def from_record(cls, record: VideoRecord, num_frames: int, status: str, reason: str = "") -> IndexRow:
+        """Index row for `record` after preprocessing."""
+        return cls(video_id=record.video_id, label=record.label, dataset=record.dataset,
+                   manipulation=record.manipulation, compression=record.compression, split=record.split,
+                   num_frames=num_frames, status=status, reason=reason, path=record.path,
+                   source_id=record.source_id, target_id=record.target_id)
+
+
+INDEX_FIELDS = [f.name for f in fields(IndexRow)]
+
+
+@dataclass
+class FaceTrack:
+    """One video's faces: crops (RGB uint8, any size) and per-frame arrays aligned with them."""
+
+    crops: list[np.ndarray]
+    landmarks: np.ndarray  # [T,68,2] float32, crop pixel coordinates
+    boxes: np.ndarray  # [T,4] float32 face box x0,y0,x1,y1 in source-frame pixels
+    crop_boxes: np.ndarray  # [T,4] int32 crop window x0,y0,x1,y1 in source-frame pixels
+    scores: np.ndarray  # [T] float32 detector confidence
+    frame_indices: np.ndarray  # [T] int64 source frame numbers
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (frame number, reason)
+
+    def __post_init__(self) -> None:
+        t = len(self.crops)
+        if self.landmarks.shape != (t, NUM_LANDMARKS, 2):
+            raise ValueError(f"landmarks must be [{t},{NUM_LANDMARKS},2], got {list(self.landmarks.shape)}")
+        for name in ("boxes", "crop_boxes", "scores", "frame_indices"):
+            if len(getattr(self, name)) != t:
+                raise ValueError(f"{name} has {len(getattr(self, name))} rows for {t} crops")
+
+
+@dataclass(frozen=True)
+class VideoFaces:
+    """A cached video's per-frame arrays, without the images (read those with FaceCache.read_crop)."""
+
+    video_id: str
+    landmarks: np.ndarray
+    boxes: np.ndarray
+    crop_boxes: np.ndarray
+    scores: np.ndarray
+    frame_indices: np.ndarray
+    skipped_frames: np.ndarray
+    skipped_reasons: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        """Number of cached face crops."""
+        return len(self.frame_indices)
+
+
+def video_relpath(video_id: str) -> Path:
+    """Relative directory of a video id, refusing ids that would escape the cache."""
+    parts = video_id.split("/")
+    if len(parts) != 4 or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"video_id must be 'dataset/manipulation/compression/video', got '{video_id}'")
+    return Path(*parts)
+
+
+class FaceCache:
+    """Reader and writer of one dataset's face cache."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def video_dir(self, video_id: str) -> Path:
+        """Directory holding one cached video."""
+        return self.root / "videos" / video_relpath(video_id)
+
+    def has_video(self, video_id: str) -> bool:
+        """True when the video was fully written."""
+        return (self.video_dir(video_id) / "record.json").is_file()
+
+    def write_video(self, record: VideoRecord, track: FaceTrack, image_format: str = "png",
+                    jpeg_quality: int = 95) -> None:
+        """Write one video's crops and arrays to a temp directory, then rename it into place."""
+        final = self.video_dir(record.video_id)
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "frames").mkdir(parents=True)
+        params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if image_format == "jpg" else []
+        for t, crop in enumerate(track.crops):
+            ok, buf = cv2.imencode(f".{image_format}", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), params)
+            if not ok:
+                raise OSError(f"could not encode frame {t} of {record.video_id} as {image_format}")
+            (tmp / "frames" / f"{t:03d}.{image_format}").write_bytes(buf.tobytes())
+        atomic_save_npz(
+            tmp / "faces.npz",
+            landmarks=track.landmarks.astype(np.float32),
+            boxes=track.boxes.astype(np.float32),
+            crop_boxes=track.crop_boxes.astype(np.int32),
+            scores=track.scores.astype(np.float32),
+            frame_indices=track.frame_indices.astype(np.int64),
+            skipped_frames=np.asarray([s[0] for s in track.skipped], dtype=np.int64),
+            skipped_reasons=np.asarray([s[1] for s in track.skipped], dtype=np.str_),
+        )
+        atomic_write_json(tmp / "record.json", {**asdict(record), "num_frames": len(track.crops),
+                                                "num_skipped": len(track.skipped), "image_format": image_format})
+        shutil.rmtree(final, ignore_errors=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+
+    def read_record(self, video_id: str) -> dict:
+        """The record.json of a cached video."""
+        return json.loads((self.video_dir(video_id) / "record.json").read_text())
+
+    def read_faces(self, video_id: str) -> VideoFaces:
+        """Per-frame arrays of a cached video."""
+        arrays = load_npz(self.video_dir(video_id) / "faces.npz")
+        return VideoFaces(video_id=video_id, **arrays)
+
+    def crop_paths(self, video_id: str) -> list[Path]:
+        """Crop image files of a video, in frame order."""
+        return sorted((self.video_dir(video_id) / "frames").iterdir())
+
+    def read_crop(self, video_id: str, t: int) -> np.ndarray:
+        """The t-th cached face crop as RGB uint8."""
+        path = self.crop_paths(video_id)[t]
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise OSError(f"cannot read cached crop {path}; delete {path.parent.parent} and rerun preprocess")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    def write_index(self, rows: list[IndexRow]) -> None:
+        """Write index.csv atomically, sorted by video_id."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=INDEX_FIELDS)
+        writer.writeheader()
+        for row in sorted(rows, key=lambda r: r.video_id):
+            writer.writerow(asdict(row))
+        atomic_write_bytes(self.root / "index.csv", buf.getvalue().encode())
+
+    def read_index(self) -> list[IndexRow]:
+        """Rows of index.csv, typed."""
+        path = self.root / "index.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"no face-cache index at {path}; run the preprocess stage for this dataset")
+        with path.open(newline="") as handle:
+            return [IndexRow(**{**r, "label": int(r["label"]), "num_frames": int(r["num_frames"])})
+                    for r in csv.DictReader(handle)]
+
+    def select(self, split: str | None = None, label: int | None = None, status: str | None = STATUS_OK
+               ) -> list[IndexRow]:
+        """Index rows filtered by split, label and status, in video_id order."""
+        return [r for r in self.read_index()
+                if (split is None or r.split == split) and (label is None or r.label == label)
+                and (status is None or r.status == status)]

@@ -1,0 +1,59 @@
+"""Locating and composing the Hydra config tree in experiments/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "experiments"
+CONFIG_NAME = "run"
+VERSION_BASE = "1.3"
+
+
+def group_choices(group: str) -> list[str]:
+    """Option names of a config group (yaml files under experiments/<group>)."""
+    folder = CONFIG_DIR / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def config_groups() -> list[str]:
+    """Every top-level config group."""
+    return sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name != "hydra")
+
+
+def check_group_overrides(overrides: list[str]) -> str | None:
+    """One-line error for an override that names a missing group option, else None."""
+    groups = set(config_groups())
+    for override in overrides:
+        if "=" not in override or override.startswith("hydra"):
+            continue
+        key, value = override.split("=", 1)
+        key = key.lstrip("+~")
+        if key.startswith("override "):
+            key = key.split(" ", 1)[1]
+        if key not in groups or value in ("", "null"):
+            continue
+        choices = group_choices(key)
+        for option in value.split(","):  # multirun sweeps list options with commas
+            if option not in choices:
+                return f"error: unknown {key} '{option}'; valid choices: {', '.join(choices)}"
+    return None
+
+
+def compose_config(overrides: list[str] | None = None, output_dir: Path | None = None) -> DictConfig:
+    """Compose experiments/run.yaml outside `hydra.main` (tests, scoring, sweeps).
+
+    The Hydra runtime is registered so `${hydra:...}` interpolations resolve; `output_dir` pins the run dir.
+    """
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=VERSION_BASE):
+        cfg = compose(config_name=CONFIG_NAME, overrides=list(overrides or []), return_hydra_config=True)
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    return cfg

@@ -1,0 +1,76 @@
+"""Entry point: `python -m src.run experiment=<name> [overrides]` runs the configured stages in order."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+from src.config import CONFIG_DIR, CONFIG_NAME, VERSION_BASE, check_group_overrides
+from src.stages import RunContext, UnknownStageError, check_stages, resolve_stage
+from src.utils.artifacts import ArtifactStore, atomic_write_json, atomic_write_text
+from src.utils.loggers import build_loggers, close_loggers
+from src.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def run_stages(cfg: DictConfig) -> dict[str, Any]:
+    """Seed, build the context, run each stage and write results.json after every one.
+
+    Loggers and W&B are always closed, also when a stage raises.
+    """
+    check_stages(list(cfg.stages))
+    if cfg.extras.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    if cfg.extras.get("print_config"):
+        log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))
+    pl.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    results: dict[str, Any] = {"task_name": cfg.task_name, "seed": cfg.seed, "stages": {}}
+    loggers = build_loggers(cfg, run_dir)
+    ctx = RunContext(cfg=cfg, run_dir=run_dir, store=ArtifactStore(cfg.paths.artifact_dir), loggers=loggers,
+                     results=results["stages"])
+    try:
+        for name in cfg.stages:
+            log.info("stage %s: start", name)
+            start = time.perf_counter()
+            outcome = resolve_stage(name)(ctx) or {}
+            outcome["seconds"] = round(time.perf_counter() - start, 3)
+            results["stages"][name] = outcome
+            atomic_write_json(run_dir / "results.json", results)
+            log.info("stage %s: done in %.1f s", name, outcome["seconds"])
+    finally:
+        close_loggers(loggers)
+    return results
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name=CONFIG_NAME, version_base=VERSION_BASE)
+def _hydra_main(cfg: DictConfig) -> None:
+    """Hydra task: run the stages; config errors exit 2 with one line."""
+    try:
+        run_stages(cfg)
+    except UnknownStageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """Check group options first so a typo gets one line naming the valid choices, then hand over to Hydra."""
+    problem = check_group_overrides(sys.argv[1:])
+    if problem:
+        print(problem, file=sys.stderr)
+        sys.exit(2)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Artifact keys: each artifact is named by a hash of exactly the config subtrees it depends on."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from src.utils.artifacts import config_hash
+
+# Settings that change speed or logging, never results, stay out of the keys.
+_FACE_RUNTIME = ("num_workers",)
+_EXTRACTOR_RUNTIME = ("num_workers", "compile")
+_TRAINER_RESULT_KEYS = ("max_epochs", "limit_train_batches", "limit_val_batches", "precision",
+                        "gradient_clip_val", "devices", "num_nodes")
+
+
+def _without(cfg: DictConfig, drop: tuple[str, ...]) -> dict:
+    return {k: v for k, v in cfg.items() if k not in drop}
+
+
+def face_cache_key(data: DictConfig, face: DictConfig) -> str:
+    """Face cache of one dataset with one detector configuration."""
+    subtree = {k: data[k] for k in ("adapter", "root", "frames_per_video", "options")}
+    return f"{data.name}-{config_hash(subtree, _without(face, _FACE_RUNTIME))}"
+
+
+def extractor_key(cfg: DictConfig) -> str:
+    """Stage-1 checkpoint: training data, blend, backbone, optimisation, trainer numerics and seed."""
+    trainer = {k: cfg.trainer.get(k) for k in _TRAINER_RESULT_KEYS}
+    return f"{cfg.backbone.name}-" + config_hash(
+        face_cache_key(cfg.data, cfg.face), cfg.blend, cfg.backbone, _without(cfg.extractor, _EXTRACTOR_RUNTIME),
+        trainer, cfg.seed,
+    )
+
+
+def embedding_key(cfg: DictConfig, data: DictConfig) -> str:
+    """Embeddings of one dataset's cached frames by one extractor checkpoint."""
+    return f"{data.name}-" + config_hash(extractor_key(cfg), face_cache_key(data, cfg.face))
