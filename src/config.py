@@ -40,14 +40,15 @@ def check_group_overrides(overrides: list[str]) -> str | None:
         choices = group_choices(key)
         for option in value.split(","):  # multirun sweeps list options with commas
             if option not in choices:
-                return f"error: unknown {key} '{option}'; valid choices: {', '.join(choices)}"
+                return f"error: unknown {key} '{option}'; valid choices: {', '.join(choices) or '(none)'}"
     return None
 
 
 def compose_config(overrides: list[str] | None = None, output_dir: Path | None = None) -> DictConfig:
     """Compose experiments/run.yaml outside `hydra.main` (tests, scoring, sweeps).
 
-    The Hydra runtime is registered so `${hydra:...}` interpolations resolve; `output_dir` pins the run dir.
+    The Hydra runtime is registered (then dropped from the tree) so `${hydra:...}` interpolations resolve;
+    `output_dir` pins the run dir.
     """
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=VERSION_BASE):
@@ -56,4 +57,6 @@ def compose_config(overrides: list[str] | None = None, output_dir: Path | None =
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(output_dir)
     HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
     return cfg

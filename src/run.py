@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from src.config import CONFIG_DIR, CONFIG_NAME, VERSION_BASE, check_group_overrides
 from src.stages import RunContext, UnknownStageError, check_stages, resolve_stage
 from src.utils.artifacts import ArtifactStore, atomic_write_json, atomic_write_text
-from src.utils.loggers import build_loggers, close_loggers
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -27,6 +25,10 @@ def run_stages(cfg: DictConfig) -> dict[str, Any]:
     Loggers and W&B are always closed, also when a stage raises.
     """
     check_stages(list(cfg.stages))
+    import pytorch_lightning as pl  # heavy: imported only once a run really starts
+
+    from src.utils.loggers import build_loggers, close_loggers
+
     if cfg.extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
     if cfg.extras.get("print_config"):

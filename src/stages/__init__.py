@@ -10,12 +10,14 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
-from pytorch_lightning.loggers import Logger
 
 from src.utils.artifacts import ArtifactStore
+
+if TYPE_CHECKING:
+    from pytorch_lightning.loggers import Logger
 
 STAGES: dict[str, str] = {
     "preprocess": "src.stages.preprocess:run",

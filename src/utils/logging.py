@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import logging
-
-from pytorch_lightning.utilities import rank_zero_only
+import os
+import sys
 
 _FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] %(message)s"
+_RANK_ENV = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def global_rank() -> int:
+    """This process's rank: Lightning's once it is loaded, else the launcher's environment."""
+    lightning = sys.modules.get("pytorch_lightning.utilities.rank_zero")
+    if lightning is not None:
+        return int(getattr(lightning.rank_zero_only, "rank", 0))
+    for name in _RANK_ENV:
+        if name in os.environ:
+            return int(os.environ[name])
+    return 0
 
 
 class _RankZeroFilter(logging.Filter):
     """Drops records on every process but global rank 0."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return getattr(rank_zero_only, "rank", 0) == 0
+        return global_rank() == 0
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -21,7 +33,6 @@ def get_logger(name: str) -> logging.Logger:
     logger = logging.getLogger(name)
     if not any(isinstance(f, _RankZeroFilter) for f in logger.filters):
         logger.addFilter(_RankZeroFilter())
-    root = logging.getLogger()
-    if not root.handlers:
+    if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format=_FORMAT)
     return logger

@@ -1,0 +1,101 @@
+"""Source/target and robustness transforms: albumentations kernels built once, parameters drawn from our rng.
+
+Calling each transform's `apply` with parameters drawn from the caller's np.random.Generator keeps every
+output a pure function of that generator (albumentations' own RNG is never consulted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+
+# Source-side ranges in uint8 units (hue in OpenCV's 0..179 scale), as SBI's source transforms.
+RGB_SHIFT = 20.0
+HUE, SAT, VAL = 10.0, 20.0, 20.0
+BRIGHTNESS, CONTRAST = 0.1, 0.1
+SHARPEN_ALPHA, SHARPEN_LIGHTNESS = (0.2, 0.5), (0.5, 1.0)
+SOURCE_DOWNSCALE = (0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The albumentations transforms whose `apply` we call."""
+
+    rgb_shift: A.RGBShift
+    hsv: A.HueSaturationValue
+    brightness_contrast: A.RandomBrightnessContrast
+    sharpen: A.Sharpen
+    downscale: A.Downscale
+    jpeg: A.ImageCompression
+
+
+@cache
+def kernels() -> Kernels:
+    """Build the transforms once per process."""
+    linear = {"downscale": cv2.INTER_LINEAR, "upscale": cv2.INTER_LINEAR}
+    return Kernels(
+        rgb_shift=A.RGBShift(p=1.0),
+        hsv=A.HueSaturationValue(p=1.0),
+        brightness_contrast=A.RandomBrightnessContrast(p=1.0),
+        sharpen=A.Sharpen(p=1.0),
+        downscale=A.Downscale(interpolation_pair=linear, p=1.0),
+        jpeg=A.ImageCompression(p=1.0),
+    )
+
+
+def sharpening_matrix(alpha: float, lightness: float) -> np.ndarray:
+    """3x3 kernel mixing identity with a Laplacian edge boost of strength `alpha`."""
+    identity = np.zeros((3, 3), np.float32)
+    identity[1, 1] = 1.0
+    edges = -np.ones((3, 3), np.float32)
+    edges[1, 1] = 8.0 + lightness
+    return (1.0 - alpha) * identity + alpha * edges
+
+
+def draw_color(rng: np.random.Generator) -> dict[str, Any]:
+    """Parameters of one colour change: RGB shift, HSV shift, brightness/contrast."""
+    return {
+        "rgb": [float(v) for v in rng.uniform(-RGB_SHIFT, RGB_SHIFT, 3)],
+        "hsv": [float(v) for v in rng.uniform((-HUE, -SAT, -VAL), (HUE, SAT, VAL))],
+        "contrast": float(1.0 + rng.uniform(-CONTRAST, CONTRAST)),
+        "brightness": float(rng.uniform(-BRIGHTNESS, BRIGHTNESS) * 255.0),
+    }
+
+
+def apply_color(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    """Apply a colour change drawn by `draw_color`."""
+    k = kernels()
+    out = k.rgb_shift.apply(image, noise_map=np.asarray(p["rgb"], np.float32))
+    out = k.hsv.apply(out, hue_shift=p["hsv"][0], sat_shift=p["hsv"][1], val_shift=p["hsv"][2])
+    return k.brightness_contrast.apply(out, alpha=p["contrast"], beta=p["brightness"])
+
+
+def draw_detail(rng: np.random.Generator) -> dict[str, Any]:
+    """Parameters of one sharpness-or-downscale change."""
+    if rng.random() < 0.5:
+        return {"kind": "sharpen", "alpha": float(rng.uniform(*SHARPEN_ALPHA)),
+                "lightness": float(rng.uniform(*SHARPEN_LIGHTNESS))}
+    return {"kind": "downscale", "scale": float(rng.uniform(*SOURCE_DOWNSCALE))}
+
+
+def apply_detail(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    """Apply a change drawn by `draw_detail`."""
+    k = kernels()
+    if p["kind"] == "sharpen":
+        return k.sharpen.apply(image, alpha=p["alpha"], sharpening_matrix=sharpening_matrix(p["alpha"], p["lightness"]))
+    return k.downscale.apply(image, scale=p["scale"])
+
+
+def apply_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """JPEG round trip at `quality`."""
+    return kernels().jpeg.apply(image, quality=quality, image_type=".jpg")
+
+
+def apply_downscale(image: np.ndarray, scale: float) -> np.ndarray:
+    """Down- then up-sampling by `scale`."""
+    return kernels().downscale.apply(image, scale=scale)

@@ -1,0 +1,29 @@
+"""68-point landmarks for the demo builder and the face-swap tool, through the face pipeline's detector."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from src.config import CONFIG_DIR
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    """The dlib detector configured exactly as experiments/face/dlib.yaml (built once per process)."""
+    from data_modules.preprocess import build_detector
+
+    return build_detector(OmegaConf.load(CONFIG_DIR / "face" / "dlib.yaml"))
+
+
+def detect_faces(image: np.ndarray) -> list[np.ndarray]:
+    """Landmarks [68,2] float32 (image pixels) of every face found in an RGB uint8 image."""
+    return [np.asarray(face.landmarks, dtype=np.float32) for face in _detector().detect(image)]
+
+
+def largest_face(image: np.ndarray) -> np.ndarray | None:
+    """Landmarks of the face with the widest landmark spread, or None when no face is found."""
+    faces = detect_faces(image)
+    return max(faces, key=lambda lms: float(np.ptp(lms[:, 0]))) if faces else None

@@ -1,0 +1,50 @@
+"""dlib backend: HOG frontal face detector plus the 68-point shape predictor from face-recognition-models."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import dlib
+import numpy as np
+
+from data_modules.preprocess.detectors import Face, downscale
+
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+
+
+def predictor_path() -> Path:
+    """The 68-point predictor inside the face-recognition-models package (found by path, never imported)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / "models" / PREDICTOR_FILE
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"{PREDICTOR_FILE} not found: install it with `pip install face-recognition-models` "
+                            f"(searched {locations or 'no installed package'})")
+
+
+class DlibDetector:
+    """Detects on a grayscale copy shrunk to detect_max_side; landmarks come from the full-resolution frame."""
+
+    def __init__(self, upsample: int = 0, detect_max_side: int = 640) -> None:
+        self.upsample = upsample
+        self.detect_max_side = detect_max_side
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(str(predictor_path()))
+
+    def detect(self, frame_rgb: np.ndarray) -> list[Face]:
+        """Faces with HOG scores and 68 landmarks in frame pixels."""
+        gray = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY) if frame_rgb.ndim == 3 else frame_rgb
+        small, scale = downscale(gray, self.detect_max_side)
+        rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
+        faces = []
+        for rect, score in zip(rects, scores, strict=True):
+            box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], dtype=np.float32) / scale
+            full = dlib.rectangle(*(int(round(v)) for v in box))
+            shape = self._predictor(gray, full)
+            landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+            faces.append(Face(box=box, score=float(score), landmarks=landmarks))
+        return faces

@@ -1,0 +1,56 @@
+"""Dataset adapters: `list_videos(data_cfg)` dispatches on data_cfg.adapter to one module per layout.
+
+Each adapter module exposes `list_records(data_cfg) -> list[VideoRecord]` and `LAYOUT` (the README text of
+its expected folder layout). Modules are imported lazily, so `demo` loads only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from data_modules.cache import VideoRecord
+from data_modules.sources.common import DatasetLayoutError
+from src.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+ADAPTERS: dict[str, str] = {
+    "ffpp": "data_modules.sources.ffpp",
+    "celebdf": "data_modules.sources.celebdf",
+    "deeperforensics": "data_modules.sources.deeperforensics",
+    "forgerynet": "data_modules.sources.forgerynet",
+    "dfdc": "data_modules.sources.dfdc",
+    "folder": "data_modules.sources.folder",
+    "demo": "data_modules.sources.demo",
+}
+
+__all__ = ["ADAPTERS", "DatasetLayoutError", "list_videos"]
+
+
+def list_videos(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:
+    """Every video of a dataset as VideoRecords sorted by video_id; ids are checked to be unique."""
+    adapter = str(data_cfg["adapter"])
+    if adapter not in ADAPTERS:
+        raise ValueError(f"unknown data.adapter '{adapter}'; valid choices: {', '.join(ADAPTERS)}")
+    records = importlib.import_module(ADAPTERS[adapter]).list_records(data_cfg)
+    by_id: dict[str, VideoRecord] = {}
+    for record in records:
+        if record.video_id in by_id:
+            raise DatasetLayoutError(f"two videos map to the id {record.video_id}: {by_id[record.video_id].path} "
+                                     f"and {record.path}; rename one of them")
+        by_id[record.video_id] = record
+    out = [by_id[k] for k in sorted(by_id)]
+    counts = Counter((r.split, "real" if r.label == 0 else "fake") for r in out)
+    missing = [r.path for r in out if not Path(r.path).exists()]
+    log.info("dataset %s: %d videos (%s)", data_cfg["name"], len(out),
+             ", ".join(f"{s} {k}: {n}" for (s, k), n in sorted(counts.items())))
+    if missing:
+        log.warning("dataset %s: %d listed videos are missing on disk (they are indexed as skipped), e.g. %s",
+                    data_cfg["name"], len(missing), missing[0])
+    return out

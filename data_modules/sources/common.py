@@ -1,0 +1,83 @@
+"""Helpers shared by the dataset adapters: file kinds, stable hash splits, record building, layout errors."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from data_modules.cache import FAKE, REAL, VideoRecord
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".flv", ".wmv"})
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+SPLITS = ("train", "val", "test")
+RAW = "raw"
+REAL_MANIPULATION = "real"
+
+
+class DatasetLayoutError(ValueError):
+    """A dataset folder that does not match the layout its adapter expects."""
+
+
+def options_of(data_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The adapter options of a data config as a plain dict."""
+    options = data_cfg.get("options") or {}
+    return OmegaConf.to_container(options, resolve=True) if isinstance(options, DictConfig) else dict(options)
+
+
+def dataset_root(data_cfg: DictConfig | Mapping[str, Any], layout: str) -> Path:
+    """The dataset root, or a DatasetLayoutError naming the folder and the expected layout."""
+    root = Path(str(data_cfg["root"]))
+    if not root.is_dir():
+        raise DatasetLayoutError(f"dataset folder {root} does not exist (data.root of '{data_cfg['name']}'); "
+                                 f"expected layout:\n{layout}")
+    return root
+
+
+def empty_dataset_error(root: Path, name: str, layout: str) -> DatasetLayoutError:
+    """The error for a dataset folder in which the adapter found no video at all."""
+    return DatasetLayoutError(f"no videos found for dataset '{name}' in {root}; expected layout:\n{layout}")
+
+
+def is_video_file(path: Path) -> bool:
+    """A regular file with a video extension."""
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def is_frame_folder(path: Path) -> bool:
+    """A directory holding at least one image file."""
+    return path.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir() if p.is_file())
+
+
+def hash_fraction(name: str) -> float:
+    """A stable number in [0, 1) derived from a name (same on every machine)."""
+    return int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:8], 16) / 0x100000000
+
+
+def hash_split(name: str, val_fraction: float, test_fraction: float = 0.0) -> str:
+    """train / val / test by a stable hash of `name`."""
+    u = hash_fraction(name)
+    if u < test_fraction:
+        return "test"
+    return "val" if u < test_fraction + val_fraction else "train"
+
+
+def video_name(relative: str) -> str:
+    """A video id's last part from a relative path: extension dropped, folders joined by '__'."""
+    path = Path(relative)
+    return "__".join([*path.parent.parts, path.stem] if path.suffix.lower() in VIDEO_EXTENSIONS
+                     else path.parts)
+
+
+def make_record(dataset: str, manipulation: str, compression: str, name: str, path: Path, split: str,
+                source_id: str = "", target_id: str = "") -> VideoRecord:
+    """A VideoRecord with its id `dataset/manipulation/compression/name`; real iff manipulation is 'real'."""
+    if split not in SPLITS:
+        raise ValueError(f"split of {path} must be one of {SPLITS}, got '{split}'")
+    label = REAL if manipulation == REAL_MANIPULATION else FAKE
+    return VideoRecord(video_id=f"{dataset}/{manipulation}/{compression}/{name}", path=str(path), label=label,
+                       dataset=dataset, manipulation=manipulation, compression=compression, split=split,
+                       source_id=source_id, target_id=target_id)

@@ -1,0 +1,193 @@
+"""Deep SVDD head (Ruff et al., ICML 2018): a plain torch net, a thin LightningModule, a real Lightning Trainer.
+
+Collapse guards: no bias terms, affine-free BatchNorm, unbounded LeakyReLU activations, and a centre c taken
+from the mean of the first forward pass with near-zero coordinates pushed to +-eps, then kept fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from src.models.heads.base import Head, as_features
+from src.utils.logging import get_logger
+
+log = get_logger(__name__)
+OBJECTIVES = ("one-class", "soft-boundary")
+_BOUNDED = (nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid, nn.Softsign)
+
+
+@dataclass
+class DeepSVDDParams:
+    """Network shape, objective and optimisation (Adam + weight decay + MultiStepLR)."""
+
+    objective: str = "one-class"
+    nu: float = 0.1
+    hidden: list[int] = field(default_factory=lambda: [512, 128])
+    rep_dim: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-6
+    epochs: int = 50
+    lr_milestones: list[int] = field(default_factory=lambda: [30])
+    batch_size: int = 256
+    eps: float = 0.1
+    warmup_epochs: int = 10
+    accelerator: str = "cpu"
+
+
+class DeepSVDDNet(nn.Module):
+    """Bias-free MLP: Linear(bias=False) -> BatchNorm1d(affine=False) -> LeakyReLU, then a bias-free projection."""
+
+    def __init__(self, in_dim: int, hidden: list[int], rep_dim: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h, bias=False), nn.BatchNorm1d(h, eps=1e-4, affine=False), nn.LeakyReLU()]
+            width = h
+        layers.append(nn.Linear(width, rep_dim, bias=False))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def check_collapse_guards(net: nn.Module) -> None:
+    """Refuse a network that could map every input to one constant point (bias, affine BN, bounded activation)."""
+    for name, module in net.named_modules():
+        if getattr(module, "bias", None) is not None:
+            raise ValueError(f"Deep SVDD network has a bias term in '{name}': biases allow hypersphere collapse")
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+            raise ValueError(f"Deep SVDD BatchNorm '{name}' is affine: its shift acts as a bias; use affine=False")
+        if isinstance(module, _BOUNDED):
+            raise ValueError(f"Deep SVDD network uses a bounded activation in '{name}' ({type(module).__name__})")
+
+
+def push_from_zero(c: torch.Tensor, eps: float) -> torch.Tensor:
+    """Coordinates with |c_i| < eps set to +-eps (sign kept, 0 -> +eps), as in Ruff et al."""
+    c = c.clone()
+    small = c.abs() < eps
+    c[small & (c < 0)] = -eps
+    c[small & (c >= 0)] = eps
+    return c
+
+
+class DeepSVDDModule(pl.LightningModule):
+    """Thin LightningModule: the one-class or soft-boundary loss around a fixed centre."""
+
+    def __init__(self, net: DeepSVDDNet, params: DeepSVDDParams) -> None:
+        super().__init__()
+        if params.objective not in OBJECTIVES:
+            raise ValueError(f"deep_svdd objective '{params.objective}'; valid choices: {', '.join(OBJECTIVES)}")
+        check_collapse_guards(net)
+        self.net, self.p = net, params
+        self.register_buffer("c", torch.zeros(params.rep_dim))
+        self.register_buffer("R", torch.zeros(()))
+        self.centre_ready = False
+        self._epoch_dist: list[torch.Tensor] = []
+
+    def set_centre(self, c: torch.Tensor) -> None:
+        """Fix the centre; refuses coordinates closer to 0 than eps (a zero centre invites collapse)."""
+        if c.shape != self.c.shape or (c.abs() < self.p.eps).any():
+            raise ValueError(f"Deep SVDD centre must have shape {tuple(self.c.shape)} and |c_i| >= eps={self.p.eps}; "
+                             "initialise it with init_centre(loader)")
+        self.c.copy_(c)
+        self.centre_ready = True
+
+    @torch.no_grad()
+    def init_centre(self, loader: DataLoader) -> torch.Tensor:
+        """c = mean network output over the training data (first forward pass), pushed away from 0."""
+        self.net.train()
+        total, n = torch.zeros_like(self.c), 0
+        for (x,) in loader:
+            total += self.net(x).sum(0)
+            n += len(x)
+        self.set_centre(push_from_zero(total / n, self.p.eps))
+        return self.c
+
+    def distances(self, x: torch.Tensor) -> torch.Tensor:
+        """Squared distance of each embedded row to the centre."""
+        return ((self.net(x) - self.c) ** 2).sum(1)
+
+    def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if not self.centre_ready:
+            raise RuntimeError("Deep SVDD centre is not initialised: call init_centre(loader) before fitting")
+        dist = self.distances(batch[0])
+        if self.p.objective == "soft-boundary":
+            self._epoch_dist.append(dist.detach())
+            loss = self.R ** 2 + torch.relu(dist - self.R ** 2).mean() / self.p.nu
+        else:
+            loss = dist.mean()
+        self.log("svdd_loss", loss, prog_bar=False, logger=False)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        """Soft-boundary: after warm-up, R = the (1 - nu)-quantile of the epoch's distances."""
+        if self.p.objective == "soft-boundary" and self.current_epoch + 1 >= self.p.warmup_epochs:
+            dist = torch.cat(self._epoch_dist)
+            self.R.fill_(float(torch.quantile(dist.sqrt(), 1 - self.p.nu)))
+        self._epoch_dist.clear()
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.p.lr, weight_decay=self.p.weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.p.lr_milestones), gamma=0.1)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+class DeepSVDDHead(Head):
+    """Deep SVDD over pair features; score = squared distance to c (minus R^2 for soft-boundary)."""
+
+    name = "deep_svdd"
+    Params = DeepSVDDParams
+
+    def _module(self, in_dim: int) -> DeepSVDDModule:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            net = DeepSVDDNet(in_dim, list(self.params.hidden), self.params.rep_dim)
+        return DeepSVDDModule(net, self.params)
+
+    def fit(self, X: np.ndarray) -> DeepSVDDHead:
+        """Init the centre from data, then train with a Lightning Trainer (seeded shuffling)."""
+        X = as_features(X, "deep_svdd.fit")
+        self.module = self._module(X.shape[1])
+        data = TensorDataset(torch.from_numpy(X))
+        self.module.init_centre(DataLoader(data, batch_size=self.params.batch_size))
+        loader = DataLoader(data, batch_size=self.params.batch_size, shuffle=True,
+                            generator=torch.Generator().manual_seed(self.seed),
+                            drop_last=len(X) > self.params.batch_size)
+        trainer = pl.Trainer(max_epochs=self.params.epochs, accelerator=self.params.accelerator, devices=1,
+                             logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, deterministic=True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            trainer.fit(self.module, loader)
+        self.module.cpu().eval()
+        self.in_dim = X.shape[1]
+        return self
+
+    @torch.no_grad()
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Squared distance to the centre (soft-boundary: minus R^2), batched, eval-mode BatchNorm."""
+        X = self._check_fitted(X)
+        self.module.eval()
+        dist = torch.cat([self.module.distances(torch.from_numpy(X[i:i + 8192])) for i in range(0, len(X), 8192)])
+        if self.params.objective == "soft-boundary":
+            dist = dist - self.module.R ** 2
+        return dist.double().numpy()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Network weights, BatchNorm running statistics, centre c and radius R."""
+        return {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
+
+    def restore(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        """Rebuild the network and load its state."""
+        self.module = self._module(int(self.in_dim))
+        self.module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
+        self.module.centre_ready = True
+        self.module.eval()

@@ -1,0 +1,75 @@
+"""GMM head (paper baseline): scikit-learn GaussianMixture, score = -log-likelihood; optional seeded PCA first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.mixture import GaussianMixture
+
+from src.models.heads.base import Head, as_features
+from src.models.heads.pca import PCAProjection
+
+
+@dataclass
+class GMMParams:
+    """GaussianMixture settings; pca_dim (None = off) projects features first, fitted on the training pairs."""
+
+    n_components: int = 3
+    covariance_type: str = "full"
+    init_params: str = "kmeans"
+    reg_covar: float = 1e-6
+    max_iter: int = 200
+    tol: float = 1e-3
+    pca_dim: int | None = None
+
+
+class GMMHead(Head):
+    """Gaussian mixture over (optionally PCA-projected) pair features."""
+
+    name = "gmm"
+    Params = GMMParams
+
+    def _mixture(self) -> GaussianMixture:
+        p = self.params
+        return GaussianMixture(n_components=p.n_components, covariance_type=p.covariance_type,
+                               init_params=p.init_params, reg_covar=p.reg_covar, max_iter=p.max_iter, tol=p.tol,
+                               random_state=self.seed)
+
+    def fit(self, X: np.ndarray) -> GMMHead:
+        """Fit the projection (if any), then the mixture."""
+        X = as_features(X, "gmm.fit")
+        self.pca = PCAProjection.fit(X, self.params.pca_dim, self.seed) if self.params.pca_dim else None
+        self.gmm = self._mixture().fit(self._project(X))
+        self.converged = bool(self.gmm.converged_)
+        self.in_dim = X.shape[1]
+        return self
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        return (self.pca.transform(X) if self.pca else X).astype(np.float64)
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Negative log-likelihood per row."""
+        X = self._check_fitted(X)
+        return -self.gmm.score_samples(self._project(X))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Mixture weights, means, covariances and precision Cholesky factors (+ the projection)."""
+        g = self.gmm
+        out = {"weights": g.weights_, "means": g.means_, "covariances": g.covariances_,
+               "precisions_cholesky": g.precisions_cholesky_}
+        return {**out, **(self.pca.arrays() if self.pca else {})}
+
+    def state(self) -> dict[str, Any]:
+        """Convergence flag and iteration count."""
+        return {"converged": self.converged, "n_iter": int(self.gmm.n_iter_)}
+
+    def restore(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        """Rebuild the sklearn mixture from its fitted arrays."""
+        g = self._mixture()
+        g.weights_, g.means_ = arrays["weights"], arrays["means"]
+        g.covariances_, g.precisions_cholesky_ = arrays["covariances"], arrays["precisions_cholesky"]
+        g.converged_, g.n_iter_ = state["converged"], state["n_iter"]
+        self.gmm, self.converged = g, state["converged"]
+        self.pca = PCAProjection.from_arrays(arrays) if self.params.pca_dim else None
