@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MASK_GROUPS = ("global", "eyes", "mouth", "lower_face")
+REFERENCE_SIZE = 256  # blur kernels are given in pixels at this output size and scaled to image_size
 GLOBAL_VARIANTS = ("all", "dfl", "components", "extended")
 
 
@@ -47,6 +48,11 @@ class BlendConfig:
     downscale_p: float
     downscale_scale: tuple[float, float]
     max_resample: int = 8
+
+    @property
+    def kernel_scale(self) -> float:
+        """Factor from configured blur kernel sizes to output pixels."""
+        return self.image_size / REFERENCE_SIZE
 
     @classmethod
     def from_cfg(cls, blend_cfg: Mapping[str, Any], image_size: int) -> BlendConfig:

@@ -40,19 +40,28 @@ def crop_square(frame: np.ndarray, landmarks: np.ndarray, box: tuple[int, int, i
     return np.ascontiguousarray(image), moved
 
 
+FOREHEAD = 0.2  # the face box reaches this fraction of the landmark box height above the brows
+
+
+def face_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    """The landmark box x0, y0, x1, y1, raised at the top to take in the forehead."""
+    (x0, y0), (x1, y1) = landmarks.min(0), landmarks.max(0)
+    return float(x0), float(y0 - FOREHEAD * (y1 - y0)), float(x1), float(y1)
+
+
 def crop_face(frame: np.ndarray, landmarks: np.ndarray, size: int, margin: float = 0.125
               ) -> tuple[np.ndarray, np.ndarray]:
-    """The deterministic inference crop: a square around the landmark box widened by `margin` on each side."""
+    """The deterministic inference crop: a square around the face box widened by `margin` on each side."""
     check_face_input(frame, landmarks)
-    (x0, y0), (x1, y1) = landmarks.min(0), landmarks.max(0)
+    x0, y0, x1, y1 = face_box(landmarks)
     pad_x, pad_y = (x1 - x0) * margin, (y1 - y0) * margin
     return crop_square(frame, landmarks, square_box(x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y), size)
 
 
 def random_margin_box(landmarks: np.ndarray, margin: tuple[float, float], rng: np.random.Generator
                       ) -> tuple[tuple[int, int, int], np.ndarray]:
-    """A square around the landmark box with an independent random margin per side; returns box, margins."""
-    (x0, y0), (x1, y1) = landmarks.min(0), landmarks.max(0)
+    """A square around the face box with an independent random margin per side; returns box, margins."""
+    x0, y0, x1, y1 = face_box(landmarks)
     m = rng.uniform(margin[0], margin[1], size=4)  # left, top, right, bottom
     w, h = x1 - x0, y1 - y0
     return square_box(x0 - w * m[0], y0 - h * m[1], x1 + w * m[2], y1 + h * m[3]), m

@@ -45,10 +45,12 @@ def _draw_mask(points: np.ndarray, group: str, variant: str, affine: np.ndarray,
     (lo1, hi1), (lo2, hi2) = cfg.blur_kernels
     for attempt in range(cfg.max_resample + 1):
         map_x, map_y = masks.elastic_maps(size, cfg.elastic_alpha, cfg.elastic_sigma, to_small, rng)
-        k1 = int(rng.integers(lo1, max(lo1, hi1 >> attempt) + 1))
+        high = max(1, hi1 >> attempt)  # each redraw halves the eroding kernel's upper bound
+        k1 = int(rng.integers(min(lo1, high), high + 1))
         k2 = int(rng.integers(lo2, hi2 + 1))
         warped = cv2.remap(hull, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        small = masks.blur_stages(warped, masks.odd_kernel(k1 * to_small), masks.odd_kernel(k2 * to_small))
+        to_kernel = to_small * cfg.kernel_scale
+        small = masks.blur_stages(warped, masks.odd_kernel(k1 * to_kernel), masks.odd_kernel(k2 * to_kernel))
         if small is not None:
             return small, {"blur_kernels": [k1, k2], "resamples": attempt}
         _DEGENERATE[mask_type] += 1

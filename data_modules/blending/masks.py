@@ -23,7 +23,7 @@ def _forehead(points: np.ndarray, lift: float) -> np.ndarray:
 def region_polygons(points: np.ndarray, kind: str, variant: str) -> list[np.ndarray]:
     """Point sets whose convex hulls, united, form the mask of `kind` (global needs its `variant`)."""
     if kind == "eyes":
-        return [points[np.r_[lm.BROWS, lm.EYES]], _below_eyes(points)]
+        return [np.concatenate([points[np.r_[lm.BROWS, lm.EYES]], _below_eyes(points)])]
     if kind == "mouth":
         return [points[np.r_[lm.MOUTH, lm.JAW[5:12], lm.NOSE_TIP, 31:36]]]
     if kind == "lower_face":

@@ -33,8 +33,8 @@ class DemoOptions:
     max_identities: int | None = None
     frame_size: int = 256
     context: float = 2.2  # crop side / landmark-box side
-    frames_per_clip: int = 24
-    fps: int = 12
+    frames_per_clip: int = 16
+    fps: int = 8
     crf: int = 20
     clips: dict[str, int] = field(default_factory=lambda: {"train": 3, "val": 1, "test": 2})
     fakes_per_identity: int = 2

@@ -12,10 +12,13 @@ from src.config import CONFIG_DIR
 
 @lru_cache(maxsize=1)
 def _detector():
-    """The dlib detector configured exactly as experiments/face/dlib.yaml (built once per process)."""
+    """The dlib detector of experiments/face/dlib.yaml at full resolution, so the small faces of group photos
+    are found (built once per process)."""
     from data_modules.preprocess import build_detector
 
-    return build_detector(OmegaConf.load(CONFIG_DIR / "face" / "dlib.yaml"))
+    face_cfg = OmegaConf.load(CONFIG_DIR / "face" / "dlib.yaml")
+    face_cfg.detect_max_side = 4096
+    return build_detector(face_cfg)
 
 
 def detect_faces(image: np.ndarray) -> list[np.ndarray]:

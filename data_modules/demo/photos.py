@@ -57,10 +57,12 @@ def package_photos() -> list[tuple[str, np.ndarray]]:
 
 
 def crop_identity(name: str, photo: np.ndarray, landmarks: np.ndarray, size: int, context: float) -> Identity:
-    """Square crop of side `context` x the landmark box around the face (edges reflected), resized to size."""
+    """Square crop of side `context` x the landmark box around the face (less where the photo ends), resized."""
     lo, hi = landmarks.min(0), landmarks.max(0)
     centre = (lo + hi) / 2
-    side = float(max(hi - lo)) * context
+    # Shrink the context where the photo ends, so little is reflected in (never below 1.3 x the face).
+    room = 2 * float(min(centre.min(), photo.shape[1] - centre[0], photo.shape[0] - centre[1]))
+    side = max(min(float(max(hi - lo)) * context, room), float(max(hi - lo)) * 1.3)
     scale = size / side
     # Affine map: photo pixels -> crop pixels, face centred.
     matrix = np.array([[scale, 0, size / 2 - scale * centre[0]], [0, scale, size / 2 - scale * centre[1]]],

@@ -35,3 +35,19 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int, crf: int = 2
     finally:
         tmp.unlink(missing_ok=True)
     return count
+
+
+def read_frames(path: Path, max_frames: int | None = None) -> tuple[list[np.ndarray], float]:
+    """Decoded RGB frames of a video (up to max_frames) and its frame rate."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 25)
+            frames = []
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+    except av.error.FFmpegError as err:
+        raise OSError(f"cannot decode video {path}: {err}") from err
+    return frames, fps

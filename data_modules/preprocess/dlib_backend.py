@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,12 @@ def predictor_path() -> Path:
                             f"(searched {locations or 'no installed package'})")
 
 
+@lru_cache(maxsize=1)
+def _shape_predictor(path: str) -> dlib.shape_predictor:
+    """The 68-point predictor, loaded once per process (parsing the 100 MB file takes about 2 s)."""
+    return dlib.shape_predictor(path)
+
+
 class DlibDetector:
     """Detects on a grayscale copy shrunk to detect_max_side; landmarks come from the full-resolution frame."""
 
@@ -33,7 +40,7 @@ class DlibDetector:
         self.upsample = upsample
         self.detect_max_side = detect_max_side
         self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(str(predictor_path()))
+        self._predictor = _shape_predictor(str(predictor_path()))
 
     def detect(self, frame_rgb: np.ndarray) -> list[Face]:
         """Faces with HOG scores and 68 landmarks in frame pixels."""

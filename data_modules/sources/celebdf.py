@@ -9,8 +9,17 @@ from typing import Any
 from omegaconf import DictConfig
 
 from data_modules.cache import VideoRecord
-from data_modules.sources.common import (RAW, REAL_MANIPULATION, DatasetLayoutError, dataset_root,
-                                         empty_dataset_error, hash_split, is_video_file, make_record, options_of)
+from data_modules.sources.common import (
+    RAW,
+    REAL_MANIPULATION,
+    DatasetLayoutError,
+    dataset_root,
+    empty_dataset_error,
+    hash_split,
+    is_video_file,
+    make_record,
+    options_of,
+)
 
 LAYOUT = """<root>/Celeb-real/id0_0000.mp4 ...        real
 <root>/YouTube-real/00000.mp4 ...         real

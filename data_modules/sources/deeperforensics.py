@@ -9,8 +9,17 @@ from typing import Any
 from omegaconf import DictConfig
 
 from data_modules.cache import VideoRecord
-from data_modules.sources.common import (RAW, REAL_MANIPULATION, SPLITS, DatasetLayoutError, dataset_root,
-                                         empty_dataset_error, is_video_file, make_record, options_of)
+from data_modules.sources.common import (
+    RAW,
+    REAL_MANIPULATION,
+    SPLITS,
+    DatasetLayoutError,
+    dataset_root,
+    empty_dataset_error,
+    is_video_file,
+    make_record,
+    options_of,
+)
 
 LAYOUT = """<root>/manipulated_videos/<variant, e.g. end_to_end>/000_M101.mp4 ...   fake (target 000, source M101)
 <root>/lists/splits/train.txt, val.txt, test.txt   (optional; lines "000_M101.mp4"; unlisted videos are test)

@@ -11,8 +11,18 @@ from typing import Any
 from omegaconf import DictConfig
 
 from data_modules.cache import VideoRecord
-from data_modules.sources.common import (RAW, REAL_MANIPULATION, SPLITS, DatasetLayoutError, dataset_root,
-                                         empty_dataset_error, hash_split, make_record, options_of, video_name)
+from data_modules.sources.common import (
+    RAW,
+    REAL_MANIPULATION,
+    SPLITS,
+    DatasetLayoutError,
+    dataset_root,
+    empty_dataset_error,
+    hash_split,
+    make_record,
+    options_of,
+    video_name,
+)
 
 LAYOUT = """DFDC (data.options.preview=false):
   <root>/labels.csv (+ videos beside it or in videos/)    test set: columns filename,label (1 = fake)

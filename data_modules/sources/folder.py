@@ -10,9 +10,19 @@ from typing import Any
 from omegaconf import DictConfig
 
 from data_modules.cache import VideoRecord
-from data_modules.sources.common import (RAW, REAL_MANIPULATION, SPLITS, DatasetLayoutError, dataset_root,
-                                         empty_dataset_error, hash_split, is_frame_folder, is_video_file,
-                                         make_record, options_of)
+from data_modules.sources.common import (
+    RAW,
+    REAL_MANIPULATION,
+    SPLITS,
+    DatasetLayoutError,
+    dataset_root,
+    empty_dataset_error,
+    hash_split,
+    is_frame_folder,
+    is_video_file,
+    make_record,
+    options_of,
+)
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)

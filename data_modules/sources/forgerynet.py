@@ -9,8 +9,17 @@ from typing import Any
 from omegaconf import DictConfig
 
 from data_modules.cache import VideoRecord
-from data_modules.sources.common import (RAW, REAL_MANIPULATION, DatasetLayoutError, dataset_root,
-                                         empty_dataset_error, hash_split, make_record, options_of, video_name)
+from data_modules.sources.common import (
+    RAW,
+    REAL_MANIPULATION,
+    DatasetLayoutError,
+    dataset_root,
+    empty_dataset_error,
+    hash_split,
+    make_record,
+    options_of,
+    video_name,
+)
 
 LAYOUT = """<root>/Training/video_list.txt     lines "<relative path> <binary label 0|1> [<manipulation type>]"
 <root>/Training/video/<relative path>   (train; val by a stable hash with data.options.val_fraction)

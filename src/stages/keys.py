@@ -51,3 +51,9 @@ def datasets_in_run(cfg: DictConfig) -> list[DictConfig]:
             seen.add(data.name)
             out.append(data)
     return out
+
+
+def pseudo_val_key(cfg: DictConfig) -> str:
+    """Fixed pseudo-fake validation set: the real videos it is made from, blend, image size, size and seed."""
+    return config_hash(face_cache_key(cfg.data, cfg.face), cfg.blend, cfg.backbone.image_size,
+                       cfg.extractor.val_size, cfg.seed)

@@ -32,9 +32,11 @@ class OCSVMParams:
 
 
 def rbf_kernel(A: np.ndarray, B: np.ndarray, gamma: float) -> np.ndarray:
-    """exp(-gamma ||a - b||^2) for all row pairs, in float64."""
-    A, B = A.astype(np.float64), B.astype(np.float64)
-    sq = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (A @ B.T)
+    """exp(-gamma ||a - b||^2) for all row pairs: float32 dot products (BLAS), float64 from there on."""
+    A, B = A.astype(np.float32, copy=False), B.astype(np.float32, copy=False)
+    sq = -2.0 * (A @ B.T).astype(np.float64)
+    sq += np.square(A, dtype=np.float64).sum(1)[:, None]
+    sq += np.square(B, dtype=np.float64).sum(1)[None, :]
     return np.exp(-gamma * np.maximum(sq, 0.0))
 
 

@@ -1,0 +1,116 @@
+"""Stage 1: train the feature extractor on pseudo-fakes of cached real faces, resumably, and export it.
+
+Checkpoints live in the artifact's .partial directory while training, so rerunning the same command resumes
+from last.ckpt; the finished artifact holds model.safetensors + model.json (see src.models.extractor).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+from data_modules.pseudo_fake import PseudoFakeDataModule
+from src.models.backbones import backbone_data_config
+from src.models.extractor import FeatureExtractor, export_extractor
+from src.stages import RunContext
+from src.stages.keys import extractor_key, open_face_cache, pseudo_val_key
+from src.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+KIND = "extractor"
+CHECKPOINT_DIR, LAST = "checkpoints", "last.ckpt"
+
+
+def build_datamodule(ctx: RunContext, data_config: dict[str, Any]) -> PseudoFakeDataModule:
+    """Pseudo-fakes from cfg.data's training reals, validated on its val reals (fixed set in the store)."""
+    cfg = ctx.cfg
+    cache = open_face_cache(ctx.store, cfg.data, cfg.face)
+    ext = cfg.extractor
+    return PseudoFakeDataModule(
+        train_caches=[cache], val_caches=[cache], blend_cfg=cfg.blend, image_size=data_config["image_size"],
+        mean=data_config["mean"], std=data_config["std"], pairs_per_batch=ext.pairs_per_batch,
+        num_workers=ext.num_workers, val_size=ext.val_size,
+        val_dir=ctx.store.path("pseudo_val", pseudo_val_key(cfg)), seed=cfg.seed,
+    )
+
+
+def checkpoint_callback(work_dir: Path, top_k: int) -> ModelCheckpoint:
+    """Top-k checkpoints by val/auc plus last.ckpt, in the artifact's work directory."""
+    return ModelCheckpoint(dirpath=work_dir / CHECKPOINT_DIR, filename="epoch{epoch:03d}-auc{val/auc:.4f}",
+                           monitor="val/auc", mode="max", save_top_k=top_k, save_last=True,
+                           auto_insert_metric_name=False)
+
+
+def _preview_callbacks() -> list[Callback]:
+    try:
+        from src.callbacks.preview import PseudoFakePreview
+    except ImportError as err:
+        log.warning("pseudo-fake previews are off: %s", err)
+        return []
+    return [PseudoFakePreview()]
+
+
+def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list, root_dir: Path) -> pl.Trainer:
+    """Lightning Trainer from the `trainer` config group (accelerator, precision, strategy, devices...)."""
+    kwargs = OmegaConf.to_container(trainer_cfg, resolve=True)
+    return pl.Trainer(**kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(root_dir))
+
+
+def _summary(checkpoint: ModelCheckpoint, trainer: pl.Trainer, resumed: bool) -> dict[str, Any]:
+    best = checkpoint.best_model_score
+    last_auc = trainer.callback_metrics.get("val/auc")
+    return {"val_auc": None if best is None else float(best),
+            "val_auc_last": None if last_auc is None else float(last_auc),
+            "best_checkpoint": Path(checkpoint.best_model_path).name or LAST,
+            "epochs": int(trainer.current_epoch), "global_step": int(trainer.global_step), "resumed": resumed}
+
+
+def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
+    """Fit (resuming from last.ckpt when the work directory has one); rank zero exports the best weights."""
+    cfg, store = ctx.cfg, ctx.store
+    pl.seed_everything(cfg.seed, workers=True)
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls for the fp32 parts on Ampere and later
+    data_config = backbone_data_config(cfg.backbone)
+    datamodule = build_datamodule(ctx, data_config)
+    model = FeatureExtractor.from_config(cfg.backbone, cfg.extractor, data_config, cfg.paths.weights_dir)
+    work = store.partial_path(KIND, key)
+    checkpoint = checkpoint_callback(work, int(cfg.extractor.top_k))
+    trainer = build_trainer(cfg.trainer, [checkpoint, *_preview_callbacks()], ctx.loggers,
+                            ctx.run_dir / "extractor")
+    last = work / CHECKPOINT_DIR / LAST
+    resumed = last.is_file()
+    if resumed:
+        log.info("resuming stage-1 training from %s", last)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if resumed else None)
+    if not trainer.is_global_zero:
+        trainer.strategy.barrier()  # wait until rank zero has exported
+        return None
+    summary = _summary(checkpoint, trainer, resumed)
+    with store.build(KIND, key, meta=summary) as out:
+        best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        model.load_state_dict(state)
+        export_extractor(model, out, {"checkpoint": best.name, "val_auc": summary["val_auc"], "key": key})
+    trainer.strategy.barrier()
+    log.info("stage 1: best val/auc %s from %s; exported to %s", summary["val_auc"], best.name,
+             store.path(KIND, key))
+    return summary
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    """Train (or reuse) the extractor artifact for this config; returns val AUC and where it lives."""
+    key = extractor_key(ctx.cfg)
+    if ctx.store.is_complete(KIND, key):
+        log.info("reusing extractor %s", ctx.store.path(KIND, key))
+        return {**ctx.store.read_meta(KIND, key), "artifact": key, "reused": True}
+    summary = _train(ctx, key)
+    if summary is None:
+        return {"artifact": key, "exported_by_rank_zero": True}
+    return {**summary, "artifact": key, "reused": False}

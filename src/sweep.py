@@ -1,0 +1,140 @@
+"""`make sweep`: the grid of experiments/sweep/<name>.yaml as a W&B sweep (online) or a Hydra multirun (offline).
+
+    python -m src.sweep [sweep=grid] [experiment=demo] [dry_run=true] [<group>=<a>,<b> to narrow] [overrides...]
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from src.config import CONFIG_DIR, check_group_overrides
+from src.utils.logging import get_logger
+from src.utils.loggers import resolve_wandb_mode
+
+log = get_logger(__name__)
+
+SWEEP_DIR = CONFIG_DIR / "sweep"
+AGENT_ARGS = "${args_no_hyphens}"
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A grid over config groups on top of one experiment."""
+
+    name: str
+    experiment: str
+    metric: dict[str, str]
+    parameters: dict[str, list[str]]
+    overrides: tuple[str, ...] = ()
+
+
+def load_sweep(name: str = "grid") -> SweepSpec:
+    """experiments/sweep/<name>.yaml, checked: every parameter is a config group and each value an option."""
+    path = SWEEP_DIR / f"{name}.yaml"
+    if not path.is_file():
+        choices = sorted(p.stem for p in SWEEP_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"no sweep definition {path}; valid choices: {', '.join(choices)}")
+    raw: dict[str, Any] = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    spec = SweepSpec(name=raw["name"], experiment=raw["experiment"], metric=dict(raw["metric"]),
+                     parameters={k: [str(v) for v in vs] for k, vs in raw["parameters"].items()},
+                     overrides=tuple(raw.get("overrides") or ()))
+    problem = check_group_overrides([f"{k}={','.join(v)}" for k, v in spec.parameters.items()]
+                                    + [f"experiment={spec.experiment}"])
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+    return spec
+
+
+def grid(spec: SweepSpec) -> list[dict[str, str]]:
+    """Every combination of the parameters, in a stable order."""
+    keys = sorted(spec.parameters)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(spec.parameters[k] for k in keys))]
+
+
+def base_overrides(spec: SweepSpec, logger: str) -> list[str]:
+    """Overrides shared by every run of the sweep: experiment, logger grouped by the sweep name, fixed ones."""
+    return [f"experiment={spec.experiment}", f"logger={logger}", f"logger.group={spec.name}", *spec.overrides]
+
+
+def wandb_spec(spec: SweepSpec) -> dict[str, Any]:
+    """The W&B sweep configuration: a grid whose agent runs src.run with Hydra-style `key=value` arguments."""
+    return {
+        "name": spec.name,
+        "method": "grid",
+        "metric": spec.metric,
+        "parameters": {k: {"values": list(v)} for k, v in spec.parameters.items()},
+        "command": ["${env}", "${interpreter}", "-m", "src.run", *base_overrides(spec, "wandb"), AGENT_ARGS],
+    }
+
+
+def multirun_argv(spec: SweepSpec) -> list[str]:
+    """`python -m src.run -m ...` arguments for the same grid with offline W&B runs."""
+    return ["-m", *base_overrides(spec, "wandb_offline"),
+            *(f"{k}={','.join(v)}" for k, v in sorted(spec.parameters.items()))]
+
+
+def narrow(spec: SweepSpec, args: list[str]) -> tuple[SweepSpec, list[str]]:
+    """Apply `experiment=`, `<param>=a,b` (a subset of the grid) and keep every other argument as an override."""
+    parameters, experiment, extra = dict(spec.parameters), spec.experiment, []
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key == "experiment":
+            experiment = value
+        elif key in parameters:
+            parameters[key] = value.split(",")
+        else:
+            extra.append(arg)
+    return replace(spec, experiment=experiment, parameters=parameters, overrides=(*spec.overrides, *extra)), extra
+
+
+def _run(argv: list[str]) -> None:
+    log.info("running: %s", " ".join(argv))
+    subprocess.run(argv, check=True, cwd=CONFIG_DIR.parent)
+
+
+def run_online(spec: SweepSpec) -> None:
+    """Register the W&B sweep and run one agent through the whole grid."""
+    import wandb
+
+    project = os.environ.get("WANDB_PROJECT", "difffake")
+    sweep_id = wandb.sweep(wandb_spec(spec), project=project, entity=os.environ.get("WANDB_ENTITY"))
+    _run([str(Path(sys.executable).parent / "wandb"), "agent", "--count", str(len(grid(spec))),
+          "--project", project, sweep_id])
+
+
+def run_offline(spec: SweepSpec) -> None:
+    """The grid as a Hydra multirun; offline W&B runs land in each job's dir, grouped by the sweep name."""
+    _run([sys.executable, "-m", "src.run", *multirun_argv(spec)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse `sweep=`, `dry_run=` and narrowing/overrides, then run online or offline."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "grid")
+    dry_run = any(a in ("dry_run=true", "dry_run=True") for a in args)
+    rest = [a for a in args if not a.startswith(("sweep=", "dry_run="))]
+    spec, extra = narrow(load_sweep(name), rest)
+    problem = check_group_overrides(extra)
+    if problem:
+        log.error(problem)
+        sys.exit(2)
+    mode = resolve_wandb_mode("online")
+    log.info("sweep %s: %d runs (%s), W&B %s", spec.name, len(grid(spec)),
+             " x ".join(f"{k}: {len(v)}" for k, v in sorted(spec.parameters.items())), mode)
+    if dry_run:
+        log.info("W&B spec: %s", wandb_spec(spec))
+        log.info("multirun: python -m src.run %s", " ".join(multirun_argv(spec)))
+        return
+    (run_online if mode == "online" else run_offline)(spec)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Property tests of the pseudo-fake generator on a real face (dlib landmarks on scikit-image's astronaut)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from data_modules.blending import BlendConfig, crop_face, degenerate_resamples, make_pseudo_fake
+from data_modules.blending import landmarks as lm
+from data_modules.blending.crop import face_box
+from src.config import CONFIG_DIR
+from tests.fixtures_faces import astronaut_face
+
+SIZE = 96
+SEEDS = range(200)
+
+
+def blend_cfg(name: str = "sbi", size: int = SIZE, **overrides) -> BlendConfig:
+    """The experiments/blend/<name>.yaml group (with its defaults) plus overrides."""
+    node = OmegaConf.load(CONFIG_DIR / "blend" / f"{name}.yaml")
+    for parent in node.pop("defaults", []):
+        node = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "blend" / f"{parent}.yaml"), node)
+    return BlendConfig.from_cfg(OmegaConf.merge(node, overrides), size)
+
+
+def only(mask: str, **overrides) -> BlendConfig:
+    """A config that draws only `mask` (global, eyes, mouth or lower_face)."""
+    weights = {k: float(k == mask) for k in ("global", "eyes", "mouth", "lower_face")}
+    return blend_cfg(mask_weights=weights, **overrides)
+
+
+def sample(seed: int, cfg: BlendConfig):
+    frame, points = astronaut_face()
+    return make_pseudo_fake(frame, points, np.random.default_rng(seed), cfg)
+
+
+def at(mask: np.ndarray, point: np.ndarray) -> float:
+    x, y = np.round(point).astype(int)
+    return float(mask[y, x])
+
+
+def test_outputs_are_valid_and_fake_equals_real_outside_the_mask():
+    cfg = blend_cfg()
+    kinds = set()
+    for seed in SEEDS:
+        s = sample(seed, cfg)
+        kinds.add(s.mask_type)
+        assert s.real.shape == s.fake.shape == (SIZE, SIZE, 3) and s.real.dtype == s.fake.dtype == np.uint8
+        assert s.mask.shape == (SIZE, SIZE) and s.mask.dtype == np.float32
+        assert np.isfinite(s.mask).all() and s.mask.min() >= 0.0 and s.mask.max() <= 1.0
+        assert 0.9 * s.params["blend_ratio"] <= s.mask.max() <= s.params["blend_ratio"] + 1e-6
+        outside = s.mask == 0
+        assert outside.any() and not outside.all()
+        np.testing.assert_array_equal(s.fake[outside], s.real[outside])
+        assert (s.fake[~outside] != s.real[~outside]).any()
+    assert kinds == {"global_all", "global_dfl", "global_components", "global_extended", "eyes", "mouth",
+                     "lower_face"}
+
+
+def test_mask_mixture_follows_the_configured_weights():
+    cfg = blend_cfg()
+    groups = [sample(seed, cfg).params["mask_group"] for seed in SEEDS]
+    share = groups.count("global") / len(groups)
+    assert 0.4 < share < 0.6  # paper: half global, the rest split among the three local masks
+    assert all(groups.count(k) > 15 for k in ("eyes", "mouth", "lower_face"))
+
+
+@pytest.mark.parametrize(("mask", "inside", "outside"), [
+    ("eyes", [lm.RIGHT_EYE, lm.LEFT_EYE], [lm.MOUTH]),
+    ("mouth", [lm.MOUTH], [lm.RIGHT_EYE, lm.LEFT_EYE]),
+    ("lower_face", [lm.MOUTH, np.array([57, 57, 8])], [lm.RIGHT_EYE, lm.LEFT_EYE]),
+])
+def test_local_masks_cover_their_region_only(mask, inside, outside):
+    cfg = only(mask)
+    for seed in range(50):
+        s = sample(seed, cfg)
+        assert s.mask_type == mask
+        for group in inside:
+            assert at(s.mask, s.landmarks[group].mean(0)) > 0.2 * s.params["blend_ratio"], (seed, group)
+        for group in outside:
+            assert at(s.mask, s.landmarks[group].mean(0)) == 0.0, (seed, group)
+
+
+def test_extended_hull_reaches_above_the_brows_and_all_hull_does_not():
+    def top(variant: str, seed: int) -> tuple[int, float]:
+        s = sample(seed, only("global", global_variants=[variant], affine={"translate": 0.0, "scale": [1.0, 1.0]}))
+        return int(np.nonzero(s.mask.max(1))[0][0]), float(s.landmarks[lm.BROWS, 1].min())
+    for seed in range(10):
+        ext_top, brow = top("extended", seed)
+        all_top, _ = top("all", seed)
+        assert ext_top < brow - 5 and ext_top < all_top - 5
+
+
+def test_flip_mirrors_image_and_maps_left_eye_onto_right_eye():
+    plain, flipped = (blend_cfg(hflip_p=p, color_p=0.0, sharpness_p=0.0) for p in (0.0, 1.0))
+    for seed in range(20):
+        a, b = sample(seed, plain), sample(seed, flipped)
+        assert not a.params["flip"] and b.params["flip"]
+        np.testing.assert_array_equal(b.real, cv2.flip(a.real, 1))
+        mirrored = a.landmarks.copy()
+        mirrored[:, 0] = SIZE - 1 - mirrored[:, 0]
+        np.testing.assert_allclose(b.landmarks[lm.RIGHT_EYE], mirrored[lm.LEFT_EYE][[3, 2, 1, 0, 5, 4]], atol=1e-4)
+        np.testing.assert_allclose(b.landmarks[lm.LEFT_EYE], mirrored[lm.RIGHT_EYE][[3, 2, 1, 0, 5, 4]], atol=1e-4)
+        # the subject's right eye stays on the image's left after the flip
+        assert b.landmarks[lm.RIGHT_EYE, 0].mean() < b.landmarks[lm.LEFT_EYE, 0].mean()
+
+
+def test_same_seed_gives_identical_bytes_and_other_seeds_differ():
+    cfg = blend_cfg("robust")
+    for seed in range(20):
+        a, b = sample(seed, cfg), sample(seed, cfg)
+        assert a.real.tobytes() == b.real.tobytes() and a.fake.tobytes() == b.fake.tobytes()
+        assert a.mask.tobytes() == b.mask.tobytes() and a.params == b.params and a.mask_type == b.mask_type
+    assert sample(1, cfg).fake.tobytes() != sample(2, cfg).fake.tobytes()
+
+
+def test_robustness_augmentations_hit_real_and_fake_alike():
+    cfg = blend_cfg("robust", jpeg={"p": 1.0, "quality": [50, 60]}, downscale={"p": 1.0, "scale": [0.5, 0.6]})
+    for seed in range(20):
+        s = sample(seed, cfg)
+        assert 50 <= s.params["jpeg_quality"] <= 60 and 0.5 <= s.params["downscale"] <= 0.6
+        far = cv2.dilate((s.mask > 0).astype(np.uint8), np.ones((33, 33), np.uint8)) == 0
+        np.testing.assert_array_equal(s.fake[far], s.real[far])
+
+
+def test_degenerate_masks_are_redrawn_and_counted_never_nan():
+    cfg = only("eyes", blur_kernels=[[150, 150], [3, 5]])
+    before = sum(degenerate_resamples().values())
+    redrawn = 0
+    for seed in range(30):
+        s = sample(seed, cfg)
+        redrawn += s.params["resamples"]
+        assert np.isfinite(s.mask).all() and s.mask.max() > 0
+    assert redrawn > 0
+    assert sum(degenerate_resamples().values()) - before == redrawn
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ValueError, match="mask_weights"):
+        blend_cfg(mask_weights={"global": 0.0, "eyes": 0.0, "mouth": 0.0, "lower_face": 0.0})
+    with pytest.raises(ValueError, match="global_variants"):
+        blend_cfg(global_variants=["cheeks"])
+    with pytest.raises(ValueError, match="landmarks must be 68"):
+        make_pseudo_fake(astronaut_face()[0], np.zeros((5, 2)), np.random.default_rng(0), blend_cfg())
+
+
+def test_crop_face_is_deterministic_and_moves_landmarks_with_the_pixels():
+    frame, points = astronaut_face()
+    a, pa = crop_face(frame, points, 128)
+    b, pb = crop_face(frame, points, 128)
+    assert a.shape == (128, 128, 3) and a.tobytes() == b.tobytes() and np.array_equal(pa, pb)
+    assert pa.min() > 0 and pa.max() < 128
+    x0, y0, x1, y1 = face_box(points)
+    side = max(x1 - x0, y1 - y0) * 1.25
+    assert pa.max(0) - pa.min(0) == pytest.approx((points.max(0) - points.min(0)) * 128 / side, rel=0.02)
+    assert pa[:, 1].min() > 128 * 0.125  # the forehead is in the crop
+    # a face at the frame's corner is zero-padded, not shifted: landmarks keep their relative place
+    corner = frame[int(points[:, 1].min()) - 5:, int(points[:, 0].min()) - 5:]
+    c, pc = crop_face(np.ascontiguousarray(corner), points - (points.min(0) - 5), 128)
+    np.testing.assert_allclose(pc, pa, atol=1.0)
+    assert (c[:5] == 0).all()
