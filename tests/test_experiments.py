@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import pytest
 from omegaconf import DictConfig
@@ -22,7 +22,7 @@ def _text(name: str) -> str:
     return (CONFIG_DIR / "experiment" / f"{name}.yaml").read_text()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compose(name: str) -> DictConfig:
     """Composed once per test session (read-only use)."""
     return compose_config([f"experiment={name}"])

@@ -20,16 +20,9 @@ from src.stages.keys import extractor_key, face_cache_key
 from src.utils.artifacts import ArtifactStore
 from src.utils.loggers import build_loggers, close_loggers
 from tests.fixtures_faces import write_face_cache
+from tests.test_extractor import one_thread  # noqa: F401  (autouse fixture)
 
 VIDEOS = {"v0": "train", "v1": "train", "v2": "train", "v3": "val"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_ctx(tmp_path: Path, name: str, logger: str = "none") -> RunContext:

@@ -9,7 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from data_modules.blending import masks, transforms
+from data_modules.blending import masks, placement, transforms
 from data_modules.blending.config import BlendConfig
 from data_modules.blending.crop import check_face_input, crop_square, random_margin_box
 from data_modules.blending.landmarks import flip_landmarks
@@ -34,36 +34,55 @@ def degenerate_resamples() -> dict[str, int]:
     return dict(_DEGENERATE)
 
 
-def _draw_mask(points: np.ndarray, group: str, variant: str, affine: np.ndarray, rng: np.random.Generator,
-               cfg: BlendConfig, mask_type: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """The blurred mask at working size (peak 1), redrawing blur kernels until some interior survives."""
+def _draw_mask(polygons: list[np.ndarray], affine: np.ndarray, rng: np.random.Generator, cfg: BlendConfig,
+               mask_type: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """The blurred mask at working size (peak 1), redrawing the elastic field and blur kernels until some
+    interior survives the first blur."""
     size = cfg.image_size // masks.MASK_DOWNSAMPLE
     to_small = size / cfg.image_size
-    polygons = [((p @ affine[:, :2].T + affine[:, 2]) + 0.5) * to_small - 0.5
-                for p in masks.region_polygons(points, group, variant)]
-    hull = masks.fill_hulls((size, size), polygons)
+    outlines = masks.hull_outlines([p @ affine[:, :2].T + affine[:, 2] for p in polygons],
+                                   step=cfg.elastic_sigma / 2)
     (lo1, hi1), (lo2, hi2) = cfg.blur_kernels
+    to_kernel = to_small * cfg.kernel_scale
     for attempt in range(cfg.max_resample + 1):
-        map_x, map_y = masks.elastic_maps(size, cfg.elastic_alpha, cfg.elastic_sigma, to_small, rng)
+        bent = masks.elastic_displace(outlines, cfg.image_size, cfg.elastic_alpha, cfg.elastic_sigma, rng)
         high = max(1, hi1 >> attempt)  # each redraw halves the eroding kernel's upper bound
         k1 = int(rng.integers(min(lo1, high), high + 1))
         k2 = int(rng.integers(lo2, hi2 + 1))
-        warped = cv2.remap(hull, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        to_kernel = to_small * cfg.kernel_scale
-        small = masks.blur_stages(warped, masks.odd_kernel(k1 * to_kernel), masks.odd_kernel(k2 * to_kernel))
+        hull = masks.fill_outlines((size, size), bent, to_small)
+        small = masks.blur_stages(hull, masks.odd_kernel(k1 * to_kernel), masks.odd_kernel(k2 * to_kernel))
         if small is not None:
             return small, {"blur_kernels": [k1, k2], "resamples": attempt}
         _DEGENERATE[mask_type] += 1
-    raise ValueError(f"the {mask_type} mask stays empty after {cfg.max_resample} redraws: its landmark "
-                     f"region is degenerate (points {points.min(0).tolist()}..{points.max(0).tolist()})")
+    raise ValueError(f"the {mask_type} mask stays empty after {cfg.max_resample} redraws: its landmark region "
+                     f"is degenerate (points span {np.ptp(np.concatenate(polygons), 0).tolist()} px)")
 
 
-def _roi(small: np.ndarray, size: int) -> tuple[int, int, int, int]:
+def _mask_reach(cfg: BlendConfig) -> float:
+    """How far (output px) the final mask may reach beyond its moved polygons: elastic warp, blur, upsampling."""
+    to_small = 1.0 / masks.MASK_DOWNSAMPLE
+    blur = masks.odd_kernel(cfg.blur_kernels[1][1] * to_small * cfg.kernel_scale) // 2 + 2
+    return masks.elastic_bound(cfg.elastic_alpha, cfg.elastic_sigma) + blur * masks.MASK_DOWNSAMPLE
+
+
+def _mask_box(small: np.ndarray, size: int) -> tuple[int, int, int, int]:
     """Output-size box x0, y0, x1, y1 holding every non-zero pixel of the upsampled mask."""
     x, y, w, h = cv2.boundingRect((small > 0).view(np.uint8))
     f = size / small.shape[0]
     return (max(int((x - 1) * f), 0), max(int((y - 1) * f), 0),
             min(int(np.ceil((x + w + 1) * f)), size), min(int(np.ceil((y + h + 1) * f)), size))
+
+
+def _upsample(small: np.ndarray, size: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The mask at output size; with an exact 2x factor only its non-zero box is interpolated."""
+    if size != 2 * small.shape[0]:
+        return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+    x0, y0 = (v // 2 * 2 for v in box[:2])
+    x1, y1 = (min(-(-v // 2) * 2, size) for v in box[2:])
+    mask = np.zeros((size, size), np.float32)
+    mask[y0:y1, x0:x1] = cv2.resize(small[y0 // 2:y1 // 2, x0 // 2:x1 // 2], (x1 - x0, y1 - y0),
+                                    interpolation=cv2.INTER_LINEAR)
+    return mask
 
 
 def _transform(image: np.ndarray, color: dict | None, detail: dict | None) -> np.ndarray:
@@ -74,20 +93,13 @@ def _transform(image: np.ndarray, color: dict | None, detail: dict | None) -> np
     return image
 
 
-def _moved_source(image: np.ndarray, affine: np.ndarray, box: tuple[int, int, int, int],
-                  color: dict | None, detail: dict | None) -> np.ndarray:
-    """The (optionally transformed) source moved by `affine`, only over output box x0, y0, x1, y1."""
+def _keep_inside(mask: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """Zero `mask` outside box x0, y0, x1, y1, in place."""
     x0, y0, x1, y1 = box
-    inverse = cv2.invertAffineTransform(affine)
-    corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float64) @ inverse.T
-    size = image.shape[0]
-    sx0, sy0 = (max(int(np.floor(v)) - 2, 0) for v in corners.min(0))
-    sx1, sy1 = (min(int(np.ceil(v)) + 3, size) for v in corners.max(0))
-    region = _transform(image[sy0:sy1, sx0:sx1], color, detail)
-    local = affine.copy()
-    local[:, 2] += affine[:, :2] @ (sx0, sy0) - (x0, y0)
-    return cv2.warpAffine(region, local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    mask[:y0] = 0
+    mask[y1:] = 0
+    mask[:, :x0] = 0
+    mask[:, x1:] = 0
 
 
 def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: BlendConfig
@@ -106,25 +118,32 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
     mask_type = f"global_{variant}" if variant else group
     scale = float(rng.uniform(*cfg.scale))
     shift = rng.uniform(-cfg.translate, cfg.translate, 2) * size
-    centre = points.mean(0)
-    affine = np.array([[scale, 0.0, (1 - scale) * centre[0] + shift[0]],
-                       [0.0, scale, (1 - scale) * centre[1] + shift[1]]])
-    small, mask_params = _draw_mask(points, group, variant, affine, rng, cfg, mask_type)
+    polygons = masks.region_polygons(points, group, variant)
+    where = placement.place(np.concatenate(polygons), _mask_reach(cfg), scale, shift, points.mean(0))
+    small, mask_params = _draw_mask(polygons, where.affine, rng, cfg, mask_type)
     ratio = float(cfg.blend_ratios[int(rng.integers(len(cfg.blend_ratios)))])
 
     side = "source" if rng.random() < 0.5 else "target"
     color = transforms.draw_color(rng) if rng.random() < cfg.color_p else None
     detail = transforms.draw_detail(rng) if rng.random() < cfg.sharpness_p else None
 
-    mask = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+    found = _mask_box(small, size)
+    mask = _upsample(small, size, found)
     if ratio != 1.0:
         mask *= np.float32(ratio)
-    x0, y0, x1, y1 = _roi(small, size)
+    x0, y0, x1, y1 = placement.intersect(found, placement.clip_box(where.out_box, size))
+    if (x0, y0, x1, y1) != found:
+        _keep_inside(mask, (x0, y0, x1, y1))
     real = _transform(image, color, detail) if side == "target" else image
-    source = _moved_source(image, affine, (x0, y0, x1, y1), *((color, detail) if side == "source" else (None, None)))
+    source = placement.source_box(image, where.src_box)
+    if side == "source":
+        source = _transform(source, color, detail)
+    moved = cv2.resize(source, placement.box_size(where.out_box), interpolation=cv2.INTER_LINEAR)
+    ox, oy = where.out_box[:2]
     weight = mask[y0:y1, x0:x1]
     fake = real.copy()
-    fake[y0:y1, x0:x1] = cv2.blendLinear(real[y0:y1, x0:x1], source, 1.0 - weight, weight)
+    fake[y0:y1, x0:x1] = cv2.blendLinear(real[y0:y1, x0:x1], moved[y0 - oy:y1 - oy, x0 - ox:x1 - ox],
+                                         1.0 - weight, weight)
 
     jpeg = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.jpeg_p else None
     down = float(rng.uniform(*cfg.downscale_scale)) if rng.random() < cfg.downscale_p else None
@@ -134,9 +153,8 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
         real, fake = transforms.apply_jpeg(real, jpeg), transforms.apply_jpeg(fake, jpeg)
     params = {
         "crop_box": list(box), "crop_margins": [float(m) for m in margins], "flip": flip,
-        "mask_group": group, "mask_variant": variant, "affine_scale": scale,
-        "affine_shift": [float(v) for v in shift], "blend_ratio": ratio, **mask_params,
-        "transformed_side": side, "color": color, "detail": detail, "jpeg_quality": jpeg, "downscale": down,
-        "mask_box": [x0, y0, x1, y1],
+        "mask_group": group, "mask_variant": variant, "affine": where.affine.round(6).tolist(),
+        "blend_ratio": ratio, **mask_params, "transformed_side": side, "color": color, "detail": detail,
+        "jpeg_quality": jpeg, "downscale": down, "mask_box": [x0, y0, x1, y1],
     }
     return PseudoFake(real=real, fake=fake, mask=mask, mask_type=mask_type, params=params, landmarks=points)

@@ -51,28 +51,55 @@ def _below_eyes(points: np.ndarray) -> np.ndarray:
     return eyes + (0.0, max(drop, 1.0))
 
 
-def fill_hulls(shape: tuple[int, int], polygons: list[np.ndarray]) -> np.ndarray:
-    """uint8 mask (0/255) holding the union of the convex hulls of `polygons` (sub-pixel vertices)."""
-    mask = np.zeros(shape, np.uint8)
+ELASTIC_CLIP = 4.0  # displacement noise is clipped at this many standard deviations
+
+
+def elastic_std(alpha: float, sigma: float) -> float:
+    """Displacement std (px) of white noise in [-1, 1] smoothed by a Gaussian of `sigma`, times `alpha`."""
+    return alpha * (1 / np.sqrt(3)) / (2 * np.sqrt(np.pi) * sigma)
+
+
+def elastic_bound(alpha: float, sigma: float) -> float:
+    """The largest displacement (px) elastic_displace can produce."""
+    return ELASTIC_CLIP * elastic_std(alpha, sigma) * np.sqrt(2) + 1.0
+
+
+def hull_outlines(polygons: list[np.ndarray], step: float) -> list[np.ndarray]:
+    """The convex hull of each point set, its outline resampled every `step` pixels (so it can bend)."""
+    outlines = []
     for poly in polygons:
-        hull = cv2.convexHull(np.round(poly * 16).astype(np.int32))
-        cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_8, shift=4)
+        hull = cv2.convexHull(poly.astype(np.float32))[:, 0]
+        edges = np.roll(hull, -1, axis=0) - hull
+        counts = np.maximum(np.ceil(np.hypot(edges[:, 0], edges[:, 1]) / step).astype(int), 1)
+        t = np.concatenate([np.arange(c) / c for c in counts]).astype(np.float32)
+        outlines.append(np.repeat(hull, counts, axis=0) + np.repeat(edges, counts, axis=0) * t[:, None])
+    return outlines
+
+
+def elastic_displace(outlines: list[np.ndarray], size: int, alpha: float, sigma: float,
+                     rng: np.random.Generator) -> list[np.ndarray]:
+    """Move outline points (output px) by a smooth random field: noise on a grid of spacing 2*sigma,
+    bilinearly interpolated, with the std of the usual elastic transform (`elastic_std`)."""
+    cells = max(2, round(size / (2.0 * sigma)))
+    noise = np.clip(rng.standard_normal((cells + 1, cells + 1, 2)), -ELASTIC_CLIP, ELASTIC_CLIP)
+    noise *= elastic_std(alpha, sigma)
+    moved = []
+    for pts in outlines:
+        g = np.clip(pts * (cells / size), 0, cells - 1e-6)
+        i, f = g.astype(int), g - np.floor(g)
+        fx, fy = f[:, :1], f[:, 1:]
+        d = (noise[i[:, 1], i[:, 0]] * (1 - fx) * (1 - fy) + noise[i[:, 1], i[:, 0] + 1] * fx * (1 - fy)
+             + noise[i[:, 1] + 1, i[:, 0]] * (1 - fx) * fy + noise[i[:, 1] + 1, i[:, 0] + 1] * fx * fy)
+        moved.append(pts + d)
+    return moved
+
+
+def fill_outlines(shape: tuple[int, int], outlines: list[np.ndarray], scale: float) -> np.ndarray:
+    """uint8 mask (0/255): the union of the filled outlines (output px), drawn at `scale` of output size."""
+    mask = np.zeros(shape, np.uint8)
+    for pts in outlines:
+        cv2.fillPoly(mask, [np.round(((pts + 0.5) * scale - 0.5) * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
     return mask
-
-
-def elastic_maps(size: int, alpha: float, sigma: float, scale: float, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """remap() grids with a smooth random displacement: noise on a grid of spacing 2*sigma, cubic-upsampled.
-
-    The displacement's std matches white noise in [-1, 1] smoothed by a Gaussian of `sigma` and scaled by
-    `alpha` (the usual elastic transform), in pixels at output size, then multiplied by `scale`.
-    """
-    cells = max(2, round(size / (2.0 * sigma * scale)))
-    std = alpha * (1 / np.sqrt(3)) / (2 * np.sqrt(np.pi) * sigma) * scale
-    noise = rng.standard_normal((cells, cells, 2), dtype=np.float32) * np.float32(std)
-    disp = cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC)
-    grid = np.arange(size, dtype=np.float32)
-    return disp[..., 0] + grid[None, :], disp[..., 1] + grid[:, None]
 
 
 def odd_kernel(k: float) -> int:

@@ -82,14 +82,15 @@ def _anchor_colours() -> np.ndarray:
 
 
 _ANCHORS = _anchor_colours()
-THUMB_ROWS = 24
+SAMPLE_GRID = 24  # the colour fit sees about SAMPLE_GRID x SAMPLE_GRID pixels of the image
 
 
 def apply_color(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
-    """Apply a colour change drawn by `draw_color`, fast: the albumentations pipeline runs on a thumbnail of
-    `image` (plus anchor colours) and its least-squares affine colour map is applied to every pixel."""
-    thumb = cv2.resize(image, (_ANCHORS.shape[1], THUMB_ROWS), interpolation=cv2.INTER_AREA)
-    before = np.concatenate([thumb, _ANCHORS]).reshape(-1, 3)
+    """Apply a colour change drawn by `draw_color`, fast: the albumentations pipeline runs on a grid of pixels
+    of `image` (plus anchor colours) and its least-squares affine colour map is applied to every pixel."""
+    step = max(1, min(image.shape[:2]) // SAMPLE_GRID)
+    grid = image[step // 2::step, step // 2::step].reshape(-1, 3)
+    before = np.concatenate([grid[:len(grid) // 27 * 27], _ANCHORS[0]])
     after = color_pipeline(before.reshape(-1, _ANCHORS.shape[1], 3), p).reshape(-1, 3)
     design = np.concatenate([before, np.ones((len(before), 1), np.uint8)], axis=1).astype(np.float64)
     fit, *_ = np.linalg.lstsq(design, after.astype(np.float64), rcond=None)

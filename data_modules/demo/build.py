@@ -13,7 +13,7 @@ import numpy as np
 
 from data_modules.demo.motion import Drift, Lighting, Sensor, camera_path, warp_frame
 from data_modules.demo.photos import Identity, load_identities
-from data_modules.demo.swap import BLENDS, swap_face, triangulate
+from data_modules.demo.swap import BLENDS, swap_face, triangulate, yaw_proxy
 from data_modules.demo.video_io import write_video
 from src.utils.artifacts import atomic_write_json, config_hash
 from src.utils.logging import get_logger
@@ -22,7 +22,7 @@ log = get_logger(__name__)
 
 MANIFEST, BUILDING, SPLITS = "manifest.json", ".building.json", "splits.json"
 FAKE_METHOD = "landmark_swap"
-VERSION = 1
+VERSION = 2  # bump when the rendering changes, so cached media is rebuilt
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,10 @@ class ClipPlan:
     blend: str = ""
 
 
-def plan_clips(options: DemoOptions, names: list[str]) -> list[ClipPlan]:
-    """Real clips per identity and split, then fakes: each identity's face swapped from other identities."""
+def plan_clips(options: DemoOptions, identities: list[Identity]) -> list[ClipPlan]:
+    """Real clips per identity and split, then fakes: each identity's face swapped from other identities,
+    drawn among the half of them whose head turn is closest (a frontal face warped onto a turned one breaks)."""
+    names, yaws = [i.name for i in identities], [yaw_proxy(i.landmarks) for i in identities]
     plans = []
     for t, name in enumerate(names):
         j = 0
@@ -77,10 +79,11 @@ def plan_clips(options: DemoOptions, names: list[str]) -> list[ClipPlan]:
                 plans.append(ClipPlan(f"real/{name}_{j:02d}.mp4", split, t, None, (options.seed, t, j)))
                 j += 1
     for t, name in enumerate(names):
-        others = [i for i in range(len(names)) if i != t]
+        others = sorted((i for i in range(len(names)) if i != t), key=lambda i: (abs(yaws[i] - yaws[t]), i))
+        count = min(options.fakes_per_identity, len(others))
+        pool = others[: max(count, len(others) // 2)]
         rng = np.random.default_rng((options.seed, 10_000 + t))
-        chosen = rng.choice(others, size=min(options.fakes_per_identity, len(others)), replace=False)
-        for m, s in enumerate(sorted(int(c) for c in chosen)):
+        for m, s in enumerate(sorted(int(c) for c in rng.choice(pool, size=count, replace=False))):
             plans.append(ClipPlan(f"fake/{FAKE_METHOD}/{names[s]}_to_{name}.mp4", "test", t, s,
                                   (options.seed, t, 1_000 + m), BLENDS[(t + m) % len(BLENDS)]))
     return plans
@@ -134,7 +137,7 @@ def build_demo_media(root: Path | str, options: DemoOptions | None = None) -> di
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(root / BUILDING, {"key": key, "options": asdict(options)})
     identities = load_identities(options.frame_size, options.context)[: options.max_identities]
-    plans = plan_clips(options, [ident.name for ident in identities])
+    plans = plan_clips(options, identities)
     drift = Drift()
     built = 0
     for plan in plans:

@@ -57,17 +57,20 @@ def package_photos() -> list[tuple[str, np.ndarray]]:
 
 
 def crop_identity(name: str, photo: np.ndarray, landmarks: np.ndarray, size: int, context: float) -> Identity:
-    """Square crop of side `context` x the landmark box around the face (less where the photo ends), resized."""
+    """Square crop of side `context` x the landmark box around the face, resized to size. Where the crop leaves
+    the photo, a heavily blurred reflection fills in (no sharp mirrored faces for the detector to find)."""
     lo, hi = landmarks.min(0), landmarks.max(0)
     centre = (lo + hi) / 2
-    # Shrink the context where the photo ends, so little is reflected in (never below 1.3 x the face).
-    room = 2 * float(min(centre.min(), photo.shape[1] - centre[0], photo.shape[0] - centre[1]))
-    side = max(min(float(max(hi - lo)) * context, room), float(max(hi - lo)) * 1.3)
-    scale = size / side
+    scale = size / (float(max(hi - lo)) * context)
     # Affine map: photo pixels -> crop pixels, face centred.
     matrix = np.array([[scale, 0, size / 2 - scale * centre[0]], [0, scale, size / 2 - scale * centre[1]]],
                       dtype=np.float64)
     image = cv2.warpAffine(photo, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+    inside = cv2.warpAffine(np.ones(photo.shape[:2], np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR)
+    if inside.min() < 1.0:
+        inside = cv2.GaussianBlur(inside, (0, 0), size / 64)[..., None]
+        blurred = cv2.GaussianBlur(image, (0, 0), size / 24)
+        image = (image * inside + blurred * (1 - inside) + 0.5).astype(np.uint8)
     moved = landmarks @ matrix[:, :2].T + matrix[:, 2]
     return Identity(name=name, image=image, landmarks=moved.astype(np.float32))
 

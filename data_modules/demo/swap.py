@@ -10,6 +10,12 @@ from scipy.spatial import Delaunay
 BLENDS = ("poisson", "alpha")
 
 
+def yaw_proxy(landmarks: np.ndarray) -> float:
+    """Signed head turn: nose-tip offset from the eye-corner midpoint, in inter-ocular distances."""
+    left, right, nose = landmarks[36], landmarks[45], landmarks[30]
+    return float((nose[0] - (left[0] + right[0]) / 2) / (np.linalg.norm(right - left) + 1e-6))
+
+
 def triangulate(landmarks: np.ndarray) -> np.ndarray:
     """Delaunay triangles [K,3] (landmark indices) of a face, in a stable order."""
     simplices = np.sort(Delaunay(landmarks.astype(np.float64)).simplices, axis=1)

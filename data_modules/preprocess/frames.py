@@ -41,20 +41,20 @@ def _count_frames(container: av.container.InputContainer, stream: av.VideoStream
 
 
 def _decode_wanted(path: Path, wanted: list[int]) -> tuple[list[tuple[int, np.ndarray]], int, bool]:
-    """Decode in order, converting only `wanted` frames; returns them, frames decoded, and whether decoding ended early."""
+    """Decode in order, converting only `wanted` frames: (those frames, frames decoded, whether it ended early)."""
     out: list[tuple[int, np.ndarray]] = []
-    targets, last, decoded = set(wanted), max(wanted), 0
+    targets, last, count = set(wanted), max(wanted), 0
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
         try:
-            for decoded, frame in enumerate(container.decode(stream)):
-                if decoded in targets:
-                    out.append((decoded, _display_rgb(frame)))
-                if decoded >= last:
-                    return out, decoded + 1, False
-        except (av.FFmpegError, ValueError):
-            return out, decoded, True
-    return out, decoded + 1 if out or decoded else 0, True
+            for frame in container.decode(container.streams.video[0]):
+                if count in targets:
+                    out.append((count, _display_rgb(frame)))
+                count += 1
+                if count > last:
+                    return out, count, False
+        except (av.FFmpegError, ValueError):  # a damaged stream: keep what decoded, the caller resamples
+            return out, count, True
+    return out, count, True
 
 
 def _open_info(path: Path) -> int:

@@ -99,10 +99,13 @@ def _outcomes(records: list[VideoRecord], cache_root: Path, face_cfg: dict[str, 
         for record in records:
             yield process_video(record, *args)
         return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker)
+    try:
         futures = [pool.submit(process_video, record, *args) for record in records]
         for future in as_completed(futures):
             yield future.result()
+    finally:  # on Ctrl-C or an error, drop the queued videos instead of finishing them all
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _remove_stale_temps(cache_root: Path) -> None:

@@ -7,6 +7,7 @@ module without Lightning through `load_extractor(artifact_dir)`.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -176,8 +177,10 @@ class FeatureExtractor(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         """Step the per-epoch LR schedule up to the current epoch (also right after a resume)."""
         scheduler = self.lr_schedulers()
-        while scheduler.last_epoch < self.current_epoch:
-            scheduler.step()
+        with warnings.catch_warnings():  # after a resume the catch-up precedes this process's first step
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            while scheduler.last_epoch < self.current_epoch:
+                scheduler.step()
 
     def on_validation_epoch_start(self) -> None:
         self._val_scores, self._val_labels = [], []

@@ -13,7 +13,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from src.models.heads.base import Head, as_features
 from src.utils.logging import get_logger
@@ -29,13 +29,13 @@ class DeepSVDDParams:
 
     objective: str = "one-class"
     nu: float = 0.1
-    hidden: list[int] = field(default_factory=lambda: [512, 128])
+    hidden: list[int] = field(default_factory=lambda: [256])
     rep_dim: int = 64
-    lr: float = 1e-4
+    lr: float = 1e-3
     weight_decay: float = 1e-6
-    epochs: int = 50
-    lr_milestones: list[int] = field(default_factory=lambda: [30])
-    batch_size: int = 256
+    epochs: int = 10
+    lr_milestones: list[int] = field(default_factory=lambda: [8])
+    batch_size: int = 512
     eps: float = 0.1
     warmup_epochs: int = 10
     accelerator: str = "cpu"
@@ -61,10 +61,10 @@ class DeepSVDDNet(nn.Module):
 def check_collapse_guards(net: nn.Module) -> None:
     """Refuse a network that could map every input to one constant point (bias, affine BN, bounded activation)."""
     for name, module in net.named_modules():
-        if getattr(module, "bias", None) is not None:
-            raise ValueError(f"Deep SVDD network has a bias term in '{name}': biases allow hypersphere collapse")
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
             raise ValueError(f"Deep SVDD BatchNorm '{name}' is affine: its shift acts as a bias; use affine=False")
+        if getattr(module, "bias", None) is not None:
+            raise ValueError(f"Deep SVDD network has a bias term in '{name}': biases allow hypersphere collapse")
         if isinstance(module, _BOUNDED):
             raise ValueError(f"Deep SVDD network uses a bounded activation in '{name}' ({type(module).__name__})")
 
@@ -156,11 +156,13 @@ class DeepSVDDHead(Head):
         """Init the centre from data, then train with a Lightning Trainer (seeded shuffling)."""
         X = as_features(X, "deep_svdd.fit")
         self.module = self._module(X.shape[1])
-        data = TensorDataset(torch.from_numpy(X))
-        self.module.init_centre(DataLoader(data, batch_size=self.params.batch_size))
-        loader = DataLoader(data, batch_size=self.params.batch_size, shuffle=True,
-                            generator=torch.Generator().manual_seed(self.seed),
-                            drop_last=len(X) > self.params.batch_size)
+        data, bs = TensorDataset(torch.from_numpy(X)), self.params.batch_size
+        # Whole batches are sliced out of the tensor (batch_size=None), no per-row collation.
+        ordered = BatchSampler(SequentialSampler(data), bs, drop_last=False)
+        self.module.init_centre(DataLoader(data, sampler=ordered, batch_size=None))
+        shuffled = BatchSampler(RandomSampler(data, generator=torch.Generator().manual_seed(self.seed)), bs,
+                                drop_last=len(X) > bs)
+        loader = DataLoader(data, sampler=shuffled, batch_size=None)
         trainer = pl.Trainer(max_epochs=self.params.epochs, accelerator=self.params.accelerator, devices=1,
                              logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, deterministic=True)

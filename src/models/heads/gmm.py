@@ -20,9 +20,9 @@ class GMMParams:
     covariance_type: str = "full"
     init_params: str = "kmeans"
     reg_covar: float = 1e-6
-    max_iter: int = 200
+    max_iter: int = 100
     tol: float = 1e-3
-    pca_dim: int | None = None
+    pca_dim: int | None = 64
 
 
 class GMMHead(Head):

@@ -28,7 +28,7 @@ class OCSVMParams:
     gamma: str | float = "auto"
     nu: float = 0.1
     tol: float = 1e-3
-    max_train: int | None = 8000
+    max_train: int | None = 5000
 
 
 def rbf_kernel(A: np.ndarray, B: np.ndarray, gamma: float) -> np.ndarray:

@@ -1,0 +1,104 @@
+"""Stage-1 training throughput on the CPU: EfficientNet-Lite0 (package weights) at 224 px, SAM, fp32.
+
+Also holds the measuring helpers that bench_train_gpu uses: a real Trainer with a timing callback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader, Dataset
+
+from src.config import CONFIG_DIR
+from src.models.backbones import backbone_data_config
+from src.models.extractor import FeatureExtractor
+
+GPU = False
+WARMUP, STEPS, BATCH = 1, 3, 16
+
+
+class SyntheticBatches(Dataset):
+    """Fixed random normalised images with alternating labels, already batched (no input pipeline cost)."""
+
+    def __init__(self, batches: int, batch: int, size: int, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.images = torch.randn(batch, 3, size, size, generator=g)
+        self.labels = torch.arange(batch) % 2
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"image": self.images, "label": self.labels}
+
+
+def synthetic_loader(batches: int, batch: int, size: int) -> DataLoader:
+    """Pre-batched synthetic tensors (batch_size=None), pinned when CUDA is there."""
+    return DataLoader(SyntheticBatches(batches, batch, size), batch_size=None, shuffle=False,
+                      pin_memory=torch.cuda.is_available())
+
+
+class Throughput(pl.Callback):
+    """Images per second over the training batches after `warmup` (device synchronised at both ends)."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.seen, self.images, self.start, self.end = warmup, 0, 0, 0.0, 0.0
+
+    def _sync(self, module: pl.LightningModule) -> None:
+        if module.device.type == "cuda":
+            torch.cuda.synchronize(module.device)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.seen += 1
+        if self.seen == self.warmup:
+            self._sync(module)
+            self.start = time.perf_counter()
+        elif self.seen > self.warmup:
+            self.images += len(batch["label"])
+            self._sync(module)
+            self.end = time.perf_counter()
+
+    @property
+    def images_per_s(self) -> float:
+        """Measured throughput; 0 when no timed batch ran."""
+        return self.images / (self.end - self.start) if self.images else 0.0
+
+
+def backbone_cfg(option: str, **overrides: Any) -> dict[str, Any]:
+    """experiments/backbone/<option>.yaml as a dict, with overrides."""
+    return {**OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "backbone" / f"{option}.yaml")), **overrides}
+
+
+def measure(backbone: Mapping[str, Any], loader: DataLoader, trainer_kwargs: Mapping[str, Any], warmup: int,
+            steps: int, datamodule: pl.LightningDataModule | None = None, **model_kwargs: Any) -> float:
+    """Train the real FeatureExtractor (SAM unless overridden) for warmup + steps batches; images/s."""
+    data = backbone_data_config(backbone)
+    model = FeatureExtractor(backbone=dict(backbone), image_size=data["image_size"], mean=data["mean"],
+                             std=data["std"], **model_kwargs)
+    meter = Throughput(warmup)
+    with TemporaryDirectory() as tmp:
+        trainer = pl.Trainer(max_steps=warmup + steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                             default_root_dir=str(Path(tmp)), callbacks=[meter], **trainer_kwargs)
+        if datamodule is not None:
+            trainer.fit(model, datamodule=datamodule)
+        else:
+            trainer.fit(model, loader)
+    return meter.images_per_s
+
+
+def run() -> list[tuple[str, float, str]]:
+    """train_images_per_s_lite0_cpu: SAM training steps per second times the batch, on every CPU thread."""
+    backbone = backbone_cfg("efficientnet_lite0")
+    size = backbone_data_config(backbone)["image_size"]
+    value = measure(backbone, synthetic_loader(WARMUP + STEPS, BATCH, size), {"accelerator": "cpu", "devices": 1},
+                    WARMUP, STEPS)
+    return [("train_images_per_s_lite0_cpu", value, "images/s")]

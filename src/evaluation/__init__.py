@@ -1,0 +1,1 @@
+"""Stage-2 evaluation: metrics, video aggregation, evaluation groups, fusion, reports, the run scorer."""

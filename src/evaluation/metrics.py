@@ -1,0 +1,83 @@
+"""Video-level detection metrics on continuous scores (higher = fake; labels 0 real, 1 fake)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+AGGREGATIONS = ("mean", "max", "topk")
+
+
+def aggregate(scores: np.ndarray, how: str = "mean", topk: int = 3) -> float:
+    """One video score from its pair or frame scores: mean, max, or the mean of the top k."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        raise ValueError("cannot aggregate an empty score list")
+    if how == "mean":
+        return float(scores.mean())
+    if how == "max":
+        return float(scores.max())
+    if how == "topk":
+        return float(np.sort(scores)[-max(1, int(topk)):].mean())
+    raise ValueError(f"unknown eval.aggregate '{how}'; valid choices: {', '.join(AGGREGATIONS)}")
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC on continuous scores."""
+    return float(roc_auc_score(labels, scores))
+
+
+def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The error rate where the false-positive and false-negative rates cross (interpolated on the ROC)."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fnr = 1.0 - tpr
+    i = int(np.argmax(fnr <= fpr))  # first ROC point past the crossing
+    if i == 0:
+        return float(fpr[0])
+    d0, d1 = fnr[i - 1] - fpr[i - 1], fnr[i] - fpr[i]
+    w = d0 / (d0 - d1) if d0 != d1 else 0.0
+    return float(fpr[i - 1] + w * (fpr[i] - fpr[i - 1]))
+
+
+def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, target: float) -> float:
+    """The highest true-positive rate at a threshold whose false-positive rate is <= target."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(tpr[fpr <= target + 1e-12].max())
+
+
+def reference_thresholded_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The reference code's "AUC": scores binarised at the best TEST threshold, then ROC-AUC.
+
+    That equals the best balanced accuracy (TPR + TNR) / 2 and uses test labels to pick the threshold,
+    so it is NOT a ROC-AUC; it is reported only for comparison with the paper's numbers.
+    """
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    best = thresholds[int(np.argmax(tpr - fpr))]
+    return float(roc_auc_score(labels, (np.asarray(scores) >= best).astype(np.int64)))
+
+
+def detection_metrics(labels: np.ndarray, scores: np.ndarray, fpr_targets: list[float] = (0.01, 0.05),
+                      reference: bool = True) -> dict[str, float | int | str]:
+    """auc, ap, eer, tpr@fpr_X, (ref_thresholded_auc) and counts; NaN metrics with a reason if one class is missing."""
+    labels, scores = np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+    out: dict[str, float | int | str] = {"n_real": int((labels == 0).sum()), "n_fake": int((labels == 1).sum())}
+    names = ["auc", "ap", "eer", *[f"tpr@fpr{t:g}" for t in fpr_targets]] + (["ref_thresholded_auc"] if reference else [])
+    if out["n_real"] == 0 or out["n_fake"] == 0:
+        return {**out, **dict.fromkeys(names, math.nan), "note": "needs real and fake videos"}
+    out.update(auc=roc_auc(labels, scores), ap=float(average_precision_score(labels, scores)),
+               eer=equal_error_rate(labels, scores))
+    for t in fpr_targets:
+        out[f"tpr@fpr{t:g}"] = tpr_at_fpr(labels, scores, t)
+    if reference:
+        out["ref_thresholded_auc"] = reference_thresholded_auc(labels, scores)
+    return out
+
+
+def threshold_at_fpr(real_scores: np.ndarray, fpr: float) -> float:
+    """Threshold flagging at most a fraction `fpr` of these real scores (score > threshold = fake)."""
+    real_scores = np.sort(np.asarray(real_scores, dtype=np.float64))
+    if real_scores.size == 0:
+        raise ValueError("no real scores to set a threshold on")
+    return float(np.quantile(real_scores, 1.0 - fpr, method="higher"))

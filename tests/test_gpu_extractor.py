@@ -1,0 +1,74 @@
+"""Stage 1 on CUDA (skipped without it): SAM under bf16 and fp16 autocast, channels_last, torch.compile,
+export/load on the GPU; plus CPU checks that the GPU benchmark's parts work and that it skips cleanly."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from benchmarks import bench_train_gpu
+from benchmarks.bench_train import measure, synthetic_loader
+from src.models.extractor import FeatureExtractor, export_extractor, load_extractor
+from tests.test_extractor import TINY, one_thread  # noqa: F401  (autouse fixture)
+
+cuda = pytest.mark.gpu
+
+
+def fit_on_gpu(tmp_path, precision: str, steps: int = 4, **kw) -> tuple[FeatureExtractor, pl.Trainer]:
+    pl.seed_everything(0)
+    model = FeatureExtractor(backbone=TINY, lr=0.05, epochs=10, image_size=64, **kw)
+    trainer = pl.Trainer(accelerator="gpu", devices=1, precision=precision, max_steps=steps, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
+                         benchmark=True, default_root_dir=str(tmp_path))
+    trainer.fit(model, synthetic_loader(steps, 16, 64))
+    return model, trainer
+
+
+@cuda
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed", "32-true"])
+def test_sam_trains_on_cuda(tmp_path, precision):
+    model, trainer = fit_on_gpu(tmp_path, precision, channels_last=True)
+    assert model.device.type == "cuda" and trainer.global_step >= 3  # fp16 may skip its first overflowing step
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    conv = model.backbone.conv_stem.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    if precision == "16-mixed":
+        assert trainer.precision_plugin.scaler.get_scale() > 0
+
+
+@cuda
+def test_compiled_backbone_trains_and_keeps_plain_state_dict_keys(tmp_path):
+    model, trainer = fit_on_gpu(tmp_path, "bf16-mixed", steps=3, channels_last=True, compile=True)
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert all(not k.startswith("_orig_mod") and "._orig_mod" not in k for k in model.state_dict())
+
+
+@cuda
+def test_export_on_gpu_loads_on_cpu_and_gpu_alike(tmp_path):
+    model, _ = fit_on_gpu(tmp_path, "bf16-mixed", steps=2)
+    export_extractor(model, tmp_path / "art")
+    x = torch.randn(4, 3, 64, 64)
+    cpu_logit, _ = load_extractor(tmp_path / "art")(x)
+    gpu_logit, emb = load_extractor(tmp_path / "art", device="cuda")(x.cuda())
+    assert emb.device.type == "cuda"
+    torch.testing.assert_close(gpu_logit.cpu(), cpu_logit, atol=1e-3, rtol=1e-3)
+
+
+def test_gpu_benchmark_skips_cleanly_without_cuda(caplog):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: the benchmark runs for real with `make bench-gpu`")
+    with caplog.at_level(logging.WARNING):
+        assert bench_train_gpu.run() == []
+    assert "CUDA is not available" in caplog.text
+
+
+def test_gpu_benchmark_parts_measure_the_real_datamodule_on_cpu(tmp_path):
+    dm = bench_train_gpu.real_datamodule(tmp_path, workers=0, videos=2, frames=4, size=64, pairs=4)
+    trainer = {"accelerator": "cpu", "devices": 1, "precision": "bf16-mixed"}
+    real = measure(TINY, None, trainer, 1, 2, datamodule=dm)
+    synthetic = measure(TINY, synthetic_loader(3, 8, 64), trainer, 1, 2)
+    assert real > 0 and synthetic > 0
+    assert dm.val_path.is_file()
