@@ -47,7 +47,8 @@ def real_datamodule(root: Path, workers: int, videos: int = VIDEOS, frames: int 
     from src.config import CONFIG_DIR
     from tests.fixtures_faces import write_face_cache
 
-    cache = write_face_cache(root / "faces", {f"v{i:02d}": "train" for i in range(videos)}, frames, CROP)
+    splits = {f"v{i:02d}": "val" if i == 0 else "train" for i in range(videos)}
+    cache = write_face_cache(root / "faces", splits, frames, CROP)
     blend = OmegaConf.load(CONFIG_DIR / "blend" / "sbi.yaml")
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     return PseudoFakeDataModule([cache], [cache], blend, size, mean, std, pairs_per_batch=pairs,

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from omegaconf import OmegaConf
 
 from data_modules.blending import crop_face
@@ -20,6 +19,7 @@ from data_modules.preprocess import build_detector, extract_track, sample_frames
 from data_modules.sources.common import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from src.evaluation.run_scorer import RunScorer
 from src.models.extractor import FeatureExtractor, load_extractor
+from src.stages.embed import FrameEmbedder
 from src.stages.keys import extractor_key
 from src.utils.artifacts import ArtifactStore, atomic_write_json
 from src.utils.logging import get_logger
@@ -88,8 +88,7 @@ class VideoScorer:
         if self.scorer.calibration is None:
             raise FileNotFoundError(f"{run_dir} has no calibration.json: run the fit_head stage into this run dir")
         self.detector = build_detector(self.cfg.face)
-        self.mean = torch.tensor(self.model.mean).view(1, 3, 1, 1)
-        self.std = torch.tensor(self.model.std).view(1, 3, 1, 1)
+        self.embedder = FrameEmbedder(self.model, batch_size=64)
 
     def thresholds(self, fpr: float) -> dict[str, float]:
         """Per-scorer thresholds set on validation reals at `fpr` (one of the calibrated targets)."""
@@ -102,14 +101,11 @@ class VideoScorer:
             out[name] = float(table[fpr])
         return out
 
-    @torch.inference_mode()
     def embed(self, crops: list[np.ndarray], landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Logits [T] and embeddings [T,D] of cached-style face crops, through the inference crop."""
-        size = self.model.image_size
-        images = np.stack([crop_face(c, lm, size)[0] for c, lm in zip(crops, landmarks, strict=True)])
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0).sub_(self.mean).div_(self.std)
-        logits, embeddings = self.model(x)
-        return logits.numpy().astype(np.float32), embeddings.numpy().astype(np.float32)
+        """Logits [T] and embeddings [T,D] of face crops, through the same inference crop as the embed stage."""
+        images = [crop_face(c, lm, self.embedder.size)[0] for c, lm in zip(crops, landmarks, strict=True)]
+        embeddings, logits = self.embedder(images)
+        return logits, embeddings
 
     def score(self, video: Path, fpr: float, frames: int | None = None) -> dict[str, Any]:
         """The JSON-ready result of one video."""

@@ -118,7 +118,7 @@ def test_few_steps_lower_the_loss(tmp_path, optimizer, lr):
 def test_one_batch_overfits(tmp_path):
     pl.seed_everything(0)
     record = StepLosses()
-    t = trainer(tmp_path, 30, limit_val_batches=0, callbacks=[record])
+    t = trainer(tmp_path, 20, limit_val_batches=0, callbacks=[record])
     t.fit(tiny_model(optimizer="sam", lr=0.05, epochs=100), loader(16, 16))
     assert t.callback_metrics["train/acc_step"].item() == 1.0 and record.losses[-1] < 0.1, record.losses
 

@@ -54,7 +54,7 @@ def test_export_on_gpu_loads_on_cpu_and_gpu_alike(tmp_path):
     cpu_logit, _ = load_extractor(tmp_path / "art")(x)
     gpu_logit, emb = load_extractor(tmp_path / "art", device="cuda")(x.cuda())
     assert emb.device.type == "cuda"
-    torch.testing.assert_close(gpu_logit.cpu(), cpu_logit, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(gpu_logit.cpu(), cpu_logit, atol=1e-2, rtol=1e-2)
 
 
 def test_gpu_benchmark_skips_cleanly_without_cuda(caplog):

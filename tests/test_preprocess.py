@@ -139,6 +139,18 @@ def test_preprocess_stage_through_src_run(tmp_path):
     assert again["stages"]["preprocess"]["folder"]["reused"]
 
 
+def test_bad_detector_config_fails_before_any_video(tmp_path):
+    write_video(tmp_path / "data" / "real" / "a.mp4", astronaut_frames(2))
+    store = ArtifactStore(tmp_path / "a")
+    with pytest.raises(FileNotFoundError, match="missing det_\\*.onnx or scrfd\\*.onnx, 1k3d68.onnx"):
+        (tmp_path / "models").mkdir()
+        build_face_cache(data_cfg(tmp_path / "data"), {**FACE, "backend": "insightface",
+                                                       "model_dir": str(tmp_path / "models")}, store)
+    with pytest.raises(ValueError, match="unknown face.select 'biggest'"):
+        build_face_cache(data_cfg(tmp_path / "data"), {**FACE, "select": "biggest"}, store)
+    assert not (tmp_path / "a" / "faces").exists()
+
+
 def test_empty_dataset_is_a_clear_error_from_the_cli(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = subprocess.run([sys.executable, "-m", "data_modules.preprocess", "data=folder",
@@ -169,8 +181,9 @@ def test_killed_run_resumes_to_an_identical_cache(tmp_path):
     store = ArtifactStore(tmp_path / "killed")
     partial, final = store.partial_path("faces", key), store.path("faces", key)
     command = [sys.executable, "-m", "data_modules.preprocess", *overrides, f"paths.artifact_dir={store.root}"]
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    log_path = tmp_path / "killed.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, start_new_session=True, stdout=log, stderr=log)
     done: list[Path] = []
     deadline = time.monotonic() + 120
     while len(done) < 3 and time.monotonic() < deadline and proc.poll() is None:
@@ -178,7 +191,7 @@ def test_killed_run_resumes_to_an_identical_cache(tmp_path):
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its pool worker, mid-run
     proc.wait()
-    assert 3 <= len(done) < 12 and not final.exists(), "the run must be killed midway"
+    assert 3 <= len(done) < 12 and not final.exists(), f"not killed midway: {log_path.read_text()[-2000:]}"
     before = {p.parent: file_digests(p.parent) for p in sorted(partial.glob("videos/*/*/*/*/record.json"))}
     in_process = {**OmegaConf.to_container(cfg.face), "num_workers": 0}  # same cache key: runtime setting
     resumed = build_face_cache(cfg.data, in_process, store)

@@ -3,7 +3,6 @@ export, reuse, and a crashed run that resumes to exactly the uninterrupted resul
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from src.utils.artifacts import ArtifactStore
 from src.utils.loggers import build_loggers, close_loggers
 from tests.fixtures_faces import write_face_cache
 from tests.test_extractor import one_thread  # noqa: F401  (autouse fixture)
+from tests.wandb_records import history_rows, logged_values, offline_runs
 
 VIDEOS = {"v0": "train", "v1": "train", "v2": "train", "v3": "val"}
 
@@ -52,7 +52,7 @@ def run_stage(ctx: RunContext) -> dict:
 
 
 def test_stage_trains_exports_logs_and_is_reused(tmp_path):
-    ctx = make_ctx(tmp_path, "run1", logger="csv")
+    ctx = make_ctx(tmp_path, "run1", logger="wandb_offline")
     result = run_stage(ctx)
     art = ctx.store.path("extractor", extractor_key(ctx.cfg))
     assert result["reused"] is False and result["epochs"] == 2 and result["global_step"] == 4
@@ -68,9 +68,12 @@ def test_stage_trains_exports_logs_and_is_reused(tmp_path):
     with torch.no_grad():
         logit, emb = model(torch.zeros(2, 3, 64, 64))
     assert logit.shape == (2,) and emb.shape == (2, 256)
-    rows = list(csv.DictReader((ctx.run_dir / "csv" / "metrics.csv").open()))
-    logged = {k for r in rows for k, v in r.items() if v}
+    (run,) = offline_runs(ctx.run_dir)
+    logged = {k for row in history_rows(run) for k in row}
     assert {"train/loss_step", "train/acc_epoch", "val/loss", "val/acc", "val/auc", "train/lr"} <= logged
+    assert any(k.startswith("previews/pseudo_fakes") for k in logged)
+    aucs = logged_values(run, "val/auc")
+    assert len(aucs) == 2 and max(aucs) == pytest.approx(result["val_auc"])
     assert sorted(p.name for p in (ctx.run_dir / "extractor" / "previews").iterdir()) == ["epoch_000.png",
                                                                                           "epoch_001.png"]
     again = run_stage(make_ctx(tmp_path, "run2"))

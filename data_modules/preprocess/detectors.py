@@ -54,6 +54,24 @@ def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
+def check_face_config(face_cfg: DictConfig | Mapping[str, Any]) -> None:
+    """Fail before any video is touched when the backend, the selection or the model files are wrong."""
+    from data_modules.preprocess.track import SELECTIONS
+
+    if face_cfg.get("select", "largest") not in SELECTIONS:
+        raise ValueError(f"unknown face.select '{face_cfg['select']}'; valid choices: {', '.join(SELECTIONS)}")
+    if face_cfg["backend"] == "dlib":
+        from data_modules.preprocess.dlib_backend import predictor_path
+
+        predictor_path()
+    elif face_cfg["backend"] == "insightface":
+        from data_modules.preprocess.insightface_backend import find_models
+
+        find_models(str(face_cfg["model_dir"]))
+    else:
+        raise ValueError(f"unknown face.backend '{face_cfg['backend']}'; valid choices: {', '.join(BACKENDS)}")
+
+
 def build_detector(face_cfg: DictConfig | Mapping[str, Any]) -> FaceDetector:
     """The detector named by face_cfg.backend, configured from face_cfg."""
     backend = face_cfg["backend"]

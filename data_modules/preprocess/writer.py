@@ -23,7 +23,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data_modules.cache import STATUS_OK, STATUS_SKIPPED, FaceCache, IndexRow, VideoRecord
-from data_modules.preprocess.detectors import FaceDetector, build_detector
+from data_modules.preprocess.detectors import FaceDetector, build_detector, check_face_config
 from data_modules.preprocess.frames import VideoReadError, sample_frames
 from data_modules.preprocess.track import NO_FACE, extract_track
 from data_modules.sources import list_videos
@@ -70,9 +70,10 @@ def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any]
     if cache.has_video(record.video_id):
         return VideoOutcome(record.video_id, STATUS_OK, num_frames=int(cache.read_record(record.video_id)["num_frames"]),
                             resumed=True)
+    detector = _detector(face_cfg)  # a broken detector is a config error for the whole run, not a skip
     try:
         frames = sample_frames(record.path, frames_per_video)
-        track = extract_track(frames, _detector(face_cfg), face_cfg)
+        track = extract_track(frames, detector, face_cfg)
     except VideoReadError as err:
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=str(err))
     except Exception as err:  # one odd video must not stop a dataset; it is counted with its reason
@@ -166,6 +167,7 @@ def build_face_cache(data_cfg: DictConfig | Mapping[str, Any], face_cfg: DictCon
         log.info("face cache of %s is complete at %s (%d ok, %d skipped): reusing it", data.name,
                  store.path("faces", key), summary["ok"], summary["skipped"])
         return {**summary, "reused": True}
+    check_face_config(face)
     records = list_videos(data)
     workers = min(int(face.get("num_workers", 0)), len(records))
     start = time.perf_counter()

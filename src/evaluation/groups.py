@@ -32,9 +32,10 @@ def evaluation_groups(videos: Sequence[VideoInfo]) -> dict[str, np.ndarray]:
     comp = np.asarray([v.compression for v in videos])
     manip = np.asarray([v.manipulation for v in videos])
     label = np.asarray([v.label for v in videos])
-    for d in sorted(set(ds)):
+    for d in sorted(set(ds.tolist())):
         groups[d] = ds == d
-        fakes = sorted({(m, c) for m, c, dd, y in zip(manip, comp, ds, label, strict=True) if dd == d and y == 1})
+        fakes = sorted({(str(m), str(c)) for m, c, dd, y in zip(manip, comp, ds, label, strict=True)
+                        if dd == d and y == 1})
         for m, c in fakes:
             reals = (ds == d) & (comp == c) & (label == 0)
             groups[f"{d}/{m}/{c}"] = reals | ((ds == d) & (comp == c) & (manip == m) & (label == 1))

@@ -61,8 +61,9 @@ class RunScorer:
 
     @property
     def scorer_names(self) -> list[str]:
-        """Heads, the classifier, and one fusion per head."""
-        return [*self.heads, CLASSIFIER, *(fusion_name(h) for h in self.heads)]
+        """Heads, the classifier, and (unless fusion is off) one fusion per head."""
+        fusions = [fusion_name(h) for h in self.heads] if self.settings.get("fusion", True) else []
+        return [*self.heads, CLASSIFIER, *fusions]
 
     def _agg(self, scores: np.ndarray) -> float:
         return aggregate(scores, self.settings["aggregate"], self.settings.get("topk", 3))
@@ -94,7 +95,8 @@ class RunScorer:
                 scores[name] = self._agg(pair_scores)
         out["usable"] = not out["reason"]
         if self.calibration is not None:
-            self._fuse(scores)
+            if self.settings.get("fusion", True):
+                self._fuse(scores)
             out["decisions"] = self._decide(scores)
         out["scores"] = scores
         return out
@@ -156,5 +158,6 @@ class RunScorer:
         for head in self.heads:
             name = fusion_name(head)
             real = np.asarray([v[name] for v, y in zip(fused, labels, strict=True) if y == 0 and v[name] is not None])
-            cal["scorers"][name] = {"thresholds": {f"{t:g}": threshold_at_fpr(real, t) for t in fpr_targets}}
+            if len(real):
+                cal["scorers"][name] = {"thresholds": {f"{t:g}": threshold_at_fpr(real, t) for t in fpr_targets}}
         return cal

@@ -1,0 +1,87 @@
+"""Same-video pair protocols (paper, all, spaced), determinism, the embedding table and pair features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from data_modules.pairs import EmbeddingTable, build_pairs, sample_pairs, video_rng
+from src.models.pair_ops import combine
+
+PAPER = {"strategy": "paper", "max_frames": 40, "pool_size": 8, "max_pairs": 32, "spacing": 4}
+
+
+def test_paper_protocol_pairs_every_other_frame_with_a_pool_partner():
+    pairs = sample_pairs(40, PAPER, seed=1, video_id="ff/real/c23/000")
+    assert pairs.shape == (32, 2) and pairs.dtype == np.int64
+    assert (pairs[:, 0] < pairs[:, 1]).all()  # ordered (earlier, later)
+    used = np.unique(pairs)
+    assert len(used) == 40  # 32 non-pool frames once each + the 8 pool frames
+    counts = np.bincount(pairs.ravel(), minlength=40)
+    pool = np.flatnonzero(counts > 1)
+    assert len(pool) <= 8
+    for a, b in pairs:  # each pair has at least one pool member
+        assert a in pool or b in pool or counts[a] == 1 or counts[b] == 1
+
+
+def test_max_frames_caps_the_frames_used():
+    pairs = sample_pairs(100, PAPER, seed=1, video_id="v")
+    assert len(np.unique(pairs)) <= 40 and len(pairs) == 32
+
+
+def test_pairs_are_deterministic_per_seed_and_video_and_machine_stable():
+    a = sample_pairs(32, PAPER, 7, "ds/real/raw/x")
+    np.testing.assert_array_equal(a, sample_pairs(32, PAPER, 7, "ds/real/raw/x"))
+    assert not np.array_equal(a, sample_pairs(32, PAPER, 8, "ds/real/raw/x"))
+    assert not np.array_equal(a, sample_pairs(32, PAPER, 7, "ds/real/raw/y"))
+    # SHA-256 seeding, not Python's salted hash(): this value is the same on every machine and run
+    assert video_rng(1234, "pairs", "demo/real/raw/a").integers(0, 1000, 5).tolist() == [500, 416, 789, 920, 64]
+
+
+@pytest.mark.parametrize("n,expected", [(0, 0), (1, 0), (2, 1), (5, 3), (16, 8)])
+def test_short_videos(n, expected):
+    assert len(sample_pairs(n, PAPER, 0, "v")) == expected
+
+
+def test_all_and_spaced_strategies():
+    all_cfg = {"strategy": "all", "max_frames": None, "max_pairs": None}
+    assert len(sample_pairs(5, all_cfg, 0, "v")) == 10
+    assert len(sample_pairs(30, {**all_cfg, "max_pairs": 50}, 0, "v")) == 50
+    spaced = sample_pairs(10, {"strategy": "spaced", "max_frames": None, "spacing": 4, "max_pairs": None}, 0, "v")
+    assert spaced.tolist() == [[i, i + 4] for i in range(6)]
+    with pytest.raises(ValueError, match="pairs.strategy 'random'"):
+        sample_pairs(5, {"strategy": "random"}, 0, "v")
+
+
+def _table() -> EmbeddingTable:
+    rng = np.random.default_rng(0)
+    videos = {
+        "d/real/raw/b": (rng.standard_normal((6, 4)), rng.standard_normal(6), np.array([50, 10, 40, 20, 30, 0])),
+        "d/real/raw/a": (rng.standard_normal((3, 4)), rng.standard_normal(3), np.array([2, 1, 0])),
+        "d/real/raw/c": (rng.standard_normal((1, 4)), rng.standard_normal(1), np.array([7])),
+    }
+    return EmbeddingTable.from_videos(videos, dim=4), videos
+
+
+def test_embedding_table_roundtrip_sorted_by_frame(tmp_path):
+    table, videos = _table()
+    table.save(tmp_path / "e.npz")
+    loaded = EmbeddingTable.load(tmp_path / "e.npz")
+    assert loaded.video_ids.tolist() == ["d/real/raw/a", "d/real/raw/b", "d/real/raw/c"]
+    emb, logits, frames = loaded.video("d/real/raw/b")
+    assert frames.tolist() == [0, 10, 20, 30, 40, 50] and emb.dtype == np.float32 and loaded.dim == 4
+    np.testing.assert_allclose(emb[0], videos["d/real/raw/b"][0][5].astype(np.float16))
+    with pytest.raises(KeyError, match="rerun the embed stage"):
+        loaded.video("d/real/raw/zz")
+
+
+def test_build_pairs_combines_embeddings_of_sampled_frames():
+    table, _ = _table()
+    ps = build_pairs(table, ["d/real/raw/a", "d/real/raw/b", "d/real/raw/c"], PAPER, {"name": "abs", "l2_normalize": True}, 0)
+    assert ps.features.shape == (2 + 3, 4)  # 3 frames -> pool 1 + 2 pairs, 6 -> 3 pairs, 1 frame -> none
+    assert ps.video_ids.tolist().count("d/real/raw/b") == 3
+    emb, _, frames = table.video("d/real/raw/a")
+    i, j = (np.searchsorted(frames, f) for f in ps.frames[0])
+    np.testing.assert_allclose(ps.features[0], combine("abs", emb[i][None], emb[j][None])[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="no frame pairs"):
+        build_pairs(table, ["d/real/raw/c"], PAPER, {"name": "abs", "l2_normalize": True}, 0)

@@ -1,0 +1,84 @@
+"""src.score on real videos with a finished tiny demo run: scores, calibrated decisions, frames, timeline."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_modules.demo.video_io import write_video
+from src.score import ScoreArgs, VideoScorer, find_videos, main, score_videos
+from tests.demo_run import finished_run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    with pytest.MonkeyPatch.context() as mp:
+        return finished_run(tmp_path_factory, mp)
+
+
+def _csv_scores(run_dir: Path) -> dict[str, dict[str, str]]:
+    with (run_dir / "scores.csv").open(newline="") as handle:
+        return {row["video_id"]: row for row in csv.DictReader(handle)}
+
+
+def test_scoring_videos_matches_the_evaluation_and_decides_at_the_calibrated_fpr(run_dir, tmp_path) -> None:
+    media = run_dir.parent / "artifacts" / "demo_media_tiny"
+    splits = json.loads((media / "splits.json").read_text())
+    chosen = [next(p for p, s in splits.items() if p.startswith("fake/") and s == "test"),
+              next(p for p, s in splits.items() if p.startswith("real/") and s == "test")]
+    folder = tmp_path / "suspects"
+    folder.mkdir()
+    for rel in chosen:
+        (folder / Path(rel).name).symlink_to(media / rel)
+    out = tmp_path / "scores"
+    results = score_videos(ScoreArgs(video=folder, run=run_dir, fpr=0.05, timeline=True, out=out))
+    assert len(results) == 2
+    settings = json.loads((run_dir / "scorer.json").read_text())
+    calibration = json.loads((run_dir / "calibration.json").read_text())
+    expected = _csv_scores(run_dir)
+    scorers = ["classifier", *settings["heads"], *(f"fusion_{h}" for h in settings["heads"])]
+    for rel, result in zip(chosen, results, strict=True):
+        saved = json.loads((out / f"{Path(rel).stem}.json").read_text())
+        assert saved["scores"] == pytest.approx(result["scores"])
+        assert set(result["scores"]) == set(scorers) and all(v is not None for v in result["scores"].values())
+        assert result["frames_used"] + len(result["frames_skipped"]) == result["frames_sampled"] == 8
+        for name in scorers:
+            threshold = calibration["scorers"][name]["thresholds"]["0.05"]
+            assert result["decisions"][name] == {"fake": result["scores"][name] > threshold, "threshold": threshold}
+        # Same frames, detector, crop and model as the evaluate stage (which stores float16 embeddings).
+        row = expected[f"demo/{'landmark_swap' if rel.startswith('fake/') else 'real'}/raw/{Path(rel).stem}"]
+        assert result["scores"]["classifier"] == pytest.approx(float(row["classifier"]), abs=2e-3)
+        for head in settings["heads"]:
+            assert result["scores"][head] == pytest.approx(float(row[head]), rel=0.05, abs=1e-6)
+        assert (out / f"{Path(rel).stem}_timeline.png").stat().st_size > 5_000
+
+
+def test_a_video_without_faces_reports_every_frame_skipped(run_dir, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    blank = tmp_path / "noise.mp4"
+    write_video(blank, (rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(10)), fps=5)
+    (result,) = score_videos(ScoreArgs(video=blank, run=run_dir, out=tmp_path / "out"))
+    assert result["frames_used"] == 0 and result["scores"] == {} and result["decisions"] == {}
+    assert result["reason"] == "no face found in any sampled frame"
+    assert len(result["frames_skipped"]) == result["frames_sampled"] == 8
+    assert {s["reason"] for s in result["frames_skipped"]} == {"no face"}
+
+
+def test_bad_arguments_are_named(run_dir, tmp_path, caplog) -> None:
+    with pytest.raises(ValueError, match=r"fpr=0.2 was not calibrated .* choose one of \[0.01, 0.05\]"):
+        VideoScorer(run_dir).thresholds(0.2)
+    with pytest.raises(FileNotFoundError, match="is not a run directory"):
+        VideoScorer(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_videos(tmp_path / "missing.mp4")
+    with pytest.raises(ValueError, match="missing run"):
+        ScoreArgs.parse(["video=a.mp4"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["video=a.mp4", f"run={run_dir}", "speed=fast"])
+    assert exit_info.value.code == 2 and "unknown argument 'speed=fast'" in caplog.text
