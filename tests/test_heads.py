@@ -13,7 +13,13 @@ from sklearn.svm import OneClassSVM
 from torch import nn
 
 from src.models.heads import HEADS, build_head, load_head
-from src.models.heads.deep_svdd import DeepSVDDModule, DeepSVDDNet, DeepSVDDParams, check_collapse_guards, push_from_zero
+from src.models.heads.deep_svdd import (
+    DeepSVDDModule,
+    DeepSVDDNet,
+    DeepSVDDParams,
+    check_collapse_guards,
+    push_from_zero,
+)
 
 logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
 D = 16

@@ -13,6 +13,9 @@ from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from src.utils.artifacts import atomic_write_bytes, atomic_write_json
+from src.utils.logging import get_logger
+
+log = get_logger(__name__)
 
 META_FILE = "head.json"
 ARRAYS_FILE = "head.safetensors"
@@ -35,6 +38,14 @@ def as_features(X: np.ndarray, what: str) -> np.ndarray:
     if not np.isfinite(X).all():
         raise ValueError(f"{what}: features contain NaN or inf")
     return X
+
+
+def subsample(X: np.ndarray, cap: int | None, seed: int, head: str) -> np.ndarray:
+    """At most `cap` rows of X (a seeded subset in original order); all rows when cap is None."""
+    if not cap or len(X) <= cap:
+        return X
+    log.info("%s: fitting on %d of %d training pairs (max_train, seed %d)", head, cap, len(X), seed)
+    return X[np.sort(np.random.default_rng(seed).choice(len(X), cap, replace=False))]
 
 
 class Head(ABC):

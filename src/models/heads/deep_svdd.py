@@ -29,15 +29,15 @@ class DeepSVDDParams:
 
     objective: str = "one-class"
     nu: float = 0.1
-    hidden: list[int] = field(default_factory=lambda: [256])
-    rep_dim: int = 64
+    hidden: list[int] = field(default_factory=lambda: [128])
+    rep_dim: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-6
-    epochs: int = 10
-    lr_milestones: list[int] = field(default_factory=lambda: [8])
+    epochs: int = 6
+    lr_milestones: list[int] = field(default_factory=lambda: [5])
     batch_size: int = 512
     eps: float = 0.1
-    warmup_epochs: int = 10
+    warmup_epochs: int = 3
     accelerator: str = "cpu"
 
 

@@ -7,14 +7,15 @@ from typing import Any
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
-from src.models.heads.base import Head, as_features
+from src.models.heads.base import Head, as_features, subsample
 from src.models.heads.pca import PCAProjection
 
 
 @dataclass
 class GMMParams:
-    """GaussianMixture settings; pca_dim (None = off) projects features first, fitted on the training pairs."""
+    """GaussianMixture settings; pca_dim (None = off) projects features first; max_train caps the fitted rows."""
 
     n_components: int = 3
     covariance_type: str = "full"
@@ -23,6 +24,7 @@ class GMMParams:
     max_iter: int = 100
     tol: float = 1e-3
     pca_dim: int | None = 64
+    max_train: int | None = 8000
 
 
 class GMMHead(Head):
@@ -39,9 +41,12 @@ class GMMHead(Head):
 
     def fit(self, X: np.ndarray) -> GMMHead:
         """Fit the projection (if any), then the mixture."""
-        X = as_features(X, "gmm.fit")
-        self.pca = PCAProjection.fit(X, self.params.pca_dim, self.seed) if self.params.pca_dim else None
-        self.gmm = self._mixture().fit(self._project(X))
+        X = subsample(as_features(X, "gmm.fit"), self.params.max_train, self.seed, self.name)
+        # one BLAS/OpenMP thread: EM iteration counts then do not depend on the machine's thread count,
+        # and small-matrix EM runs several times faster than with threads competing for busy cores
+        with threadpool_limits(limits=1):
+            self.pca = PCAProjection.fit(X, self.params.pca_dim, self.seed) if self.params.pca_dim else None
+            self.gmm = self._mixture().fit(self._project(X))
         self.converged = bool(self.gmm.converged_)
         self.in_dim = X.shape[1]
         return self

@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.svm import OneClassSVM
+from threadpoolctl import threadpool_limits
 
-from src.models.heads.base import Head, as_features
-from src.utils.logging import get_logger
+from src.models.heads.base import Head, as_features, subsample
 
-log = get_logger(__name__)
 _CHUNK = 4096
 
 
@@ -59,14 +58,11 @@ class OCSVMHead(Head):
         if self.params.kernel != "rbf":
             raise ValueError(f"ocsvm: only kernel='rbf' is supported, got '{self.params.kernel}'")
         X = as_features(X, "ocsvm.fit")
-        cap = self.params.max_train
-        if cap and len(X) > cap:
-            rows = np.sort(np.random.default_rng(self.seed).choice(len(X), cap, replace=False))
-            log.info("ocsvm: fitting on %d of %d training pairs (max_train, seed %d)", cap, len(X), self.seed)
-            X = X[rows]
+        X = subsample(X, self.params.max_train, self.seed, self.name)
         self.gamma = self._gamma(X)
         svm = OneClassSVM(kernel="precomputed", nu=self.params.nu, tol=self.params.tol)
-        svm.fit(rbf_kernel(X, X, self.gamma))
+        with threadpool_limits(limits=1):  # a bit-identical Gram matrix on every machine
+            svm.fit(rbf_kernel(X, X, self.gamma))
         self.support_vectors = X[svm.support_]
         self.dual_coef = svm.dual_coef_[0].astype(np.float64)
         self.intercept = float(svm.intercept_[0])
