@@ -175,13 +175,12 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def seed_worker(worker_id: int) -> None:
-    """Seed every global RNG of a DataLoader worker from its torch seed; one thread per worker."""
+    """Seed every global RNG of a DataLoader worker from its torch seed (torch already runs workers on one
+    thread; cv2.setNumThreads must not be called here: it hangs in a forked child)."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
     cv2.setRNGSeed(seed % 2**31)
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
 
 
 def build_val_set(frames: FrameIndex, blend: BlendConfig, val_size: int, seed: int) -> dict[str, np.ndarray]:

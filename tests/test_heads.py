@@ -66,11 +66,13 @@ def test_save_then_load_gives_identical_scores(fitted, gaussians, tmp_path, name
 
 def test_deep_svdd_is_seeded(gaussians):
     cfg = {"name": "deep_svdd", **SMALL["deep_svdd"], "epochs": 2}
+    threads = torch.get_num_threads()
     a = build_head(cfg, seed=5).fit(gaussians[0]).score(gaussians[1])
     b = build_head(cfg, seed=5).fit(gaussians[0]).score(gaussians[1])
     c = build_head(cfg, seed=6).fit(gaussians[0]).score(gaussians[1])
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
+    assert torch.get_num_threads() == threads  # cpu_threads is restored after fitting
 
 
 def test_deep_svdd_centre_comes_from_data_and_stays_fixed(fitted, gaussians):
@@ -167,3 +169,10 @@ def test_bad_configs_and_inputs_are_named():
         head.fit(np.full((10, D), np.nan))
     with pytest.raises(ValueError, match="objective"):
         build_head({"name": "deep_svdd", "objective": "two-class"}, 0).fit(np.zeros((10, D)))
+
+
+def test_gmm_caps_pca_dims_on_tiny_data():
+    X = np.abs(np.random.default_rng(0).standard_normal((32, 200))).astype(np.float32)
+    head = build_head({"name": "gmm", "pca_dim": 64}, seed=0).fit(X)
+    assert head.pca.components.shape == (5, 200)  # 32 pairs // (2 * 3 components)
+    assert np.isfinite(head.score(X)).all()

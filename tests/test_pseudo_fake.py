@@ -62,10 +62,10 @@ def test_training_items_depend_on_epoch_and_not_on_worker_count(cache, tmp_path)
     parallel = module(cache, tmp_path / "val", num_workers=2)
     first, again, second = epoch_batches(serial, 0), epoch_batches(serial, 0), epoch_batches(serial, 1)
     with_workers = epoch_batches(parallel, 1)
-    assert all(torch.equal(a["image"], b["image"]) for a, b in zip(first, again))
+    assert all(torch.equal(a["image"], b["image"]) for a, b in zip(first, again, strict=True))
     assert not torch.equal(first[0]["image"], second[0]["image"])
     assert all(torch.equal(a["image"], b["image"]) and a["mask_type"] == b["mask_type"]
-               for a, b in zip(second, with_workers))
+               for a, b in zip(second, with_workers, strict=True))
 
 
 def test_validation_set_is_fixed_written_once_and_shared_by_instances(cache, tmp_path):
@@ -78,7 +78,7 @@ def test_validation_set_is_fixed_written_once_and_shared_by_instances(cache, tmp
     assert path.stat().st_mtime_ns == stamp  # reused, not rewritten
     for batches in (epochs[1], other, fresh):
         assert all(torch.equal(a["image"], b["image"]) and a["mask_type"] == b["mask_type"]
-                   for a, b in zip(epochs[0], batches))
+                   for a, b in zip(epochs[0], batches, strict=True))
     labels = torch.cat([b["label"] for b in epochs[0]])
     assert labels.tolist() == [0, 1] * 5
     meta = (tmp_path / "val" / "meta.json").read_text()

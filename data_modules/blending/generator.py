@@ -129,11 +129,11 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
 
     found = _mask_box(small, size)
     mask = _upsample(small, size, found)
-    if ratio != 1.0:
-        mask *= np.float32(ratio)
     x0, y0, x1, y1 = placement.intersect(found, placement.clip_box(where.out_box, size))
     if (x0, y0, x1, y1) != found:
         _keep_inside(mask, (x0, y0, x1, y1))
+    if ratio != 1.0:  # the mask is zero outside its box
+        mask[y0:y1, x0:x1] *= np.float32(ratio)
     real = _transform(image, color, detail) if side == "target" else image
     source = placement.source_box(image, where.src_box)
     if side == "source":

@@ -93,7 +93,7 @@ def apply_color(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     before = np.concatenate([grid[:len(grid) // 27 * 27], _ANCHORS[0]])
     after = color_pipeline(before.reshape(-1, _ANCHORS.shape[1], 3), p).reshape(-1, 3)
     design = np.concatenate([before, np.ones((len(before), 1), np.uint8)], axis=1).astype(np.float64)
-    fit, *_ = np.linalg.lstsq(design, after.astype(np.float64), rcond=None)
+    fit = np.linalg.solve(design.T @ design + 1e-6 * np.eye(4), design.T @ after.astype(np.float64))
     return cv2.transform(image, fit.T.astype(np.float32))
 
 

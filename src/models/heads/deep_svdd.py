@@ -6,6 +6,8 @@ from the mean of the first forward pass with near-zero coordinates pushed to +-e
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,7 @@ class DeepSVDDParams:
     eps: float = 0.1
     warmup_epochs: int = 3
     accelerator: str = "cpu"
+    cpu_threads: int | None = 1
 
 
 class DeepSVDDNet(nn.Module):
@@ -140,6 +143,18 @@ class DeepSVDDModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op CPU threads (None: leave as is)."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class DeepSVDDHead(Head):
     """Deep SVDD over pair features; score = squared distance to c (minus R^2 for soft-boundary)."""
 
@@ -166,7 +181,7 @@ class DeepSVDDHead(Head):
         trainer = pl.Trainer(max_epochs=self.params.epochs, accelerator=self.params.accelerator, devices=1,
                              logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, deterministic=True)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), torch_threads(self.params.cpu_threads):
             torch.manual_seed(self.seed)
             trainer.fit(self.module, loader)
         self.module.cpu().eval()

@@ -11,6 +11,9 @@ from threadpoolctl import threadpool_limits
 
 from src.models.heads.base import Head, as_features, subsample
 from src.models.heads.pca import PCAProjection
+from src.utils.logging import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -45,11 +48,19 @@ class GMMHead(Head):
         # one BLAS/OpenMP thread: EM iteration counts then do not depend on the machine's thread count,
         # and small-matrix EM runs several times faster than with threads competing for busy cores
         with threadpool_limits(limits=1):
-            self.pca = PCAProjection.fit(X, self.params.pca_dim, self.seed) if self.params.pca_dim else None
+            self.pca = PCAProjection.fit(X, self._pca_dim(len(X)), self.seed) if self.params.pca_dim else None
             self.gmm = self._mixture().fit(self._project(X))
         self.converged = bool(self.gmm.converged_)
         self.in_dim = X.shape[1]
         return self
+
+    def _pca_dim(self, n: int) -> int:
+        """pca_dim, capped so each component has at least twice as many pairs as dimensions (tiny data)."""
+        cap = max(1, n // (2 * self.params.n_components))
+        if self.params.pca_dim > cap:
+            log.warning("gmm: %d training pairs support at most %d PCA dims for %d components (pca_dim=%d)",
+                        n, cap, self.params.n_components, self.params.pca_dim)
+        return min(self.params.pca_dim, cap)
 
     def _project(self, X: np.ndarray) -> np.ndarray:
         return (self.pca.transform(X) if self.pca else X).astype(np.float64)
