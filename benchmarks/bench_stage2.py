@@ -26,7 +26,7 @@ def synthetic_pairs(rng: np.random.Generator, fake_fraction: float) -> tuple[np.
     a = identity + 0.3 * rng.standard_normal(identity.shape, dtype=np.float32)
     b = a + 0.1 * rng.standard_normal(identity.shape, dtype=np.float32)
     n_fake = int(VIDEOS * fake_fraction) * PAIRS
-    b[:n_fake, :256] += 0.15 * rng.standard_normal((n_fake, 256), dtype=np.float32)
+    b[:n_fake, :256] += 0.3 * rng.standard_normal((n_fake, 256), dtype=np.float32)
     return a, b
 
 

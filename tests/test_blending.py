@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from data_modules.blending import BlendConfig, crop_face, degenerate_resamples, make_pseudo_fake
+from data_modules.blending import BlendConfig, crop_face, degenerate_resamples, make_pseudo_fake, transforms
 from data_modules.blending import landmarks as lm
 from data_modules.blending.crop import face_box
 from src.config import CONFIG_DIR
@@ -161,3 +161,13 @@ def test_crop_face_is_deterministic_and_moves_landmarks_with_the_pixels():
     c, pc = crop_face(np.ascontiguousarray(corner), points - (points.min(0) - 5), 128)
     np.testing.assert_allclose(pc, pa, atol=1.0)
     assert (c[:5] == 0).all()
+
+
+def test_jpeg_of_the_fake_window_equals_coding_the_whole_fake():
+    cfg = blend_cfg("robust", jpeg={"p": 0.0}, downscale={"p": 0.5, "scale": [0.5, 0.9]})
+    for seed in range(30):
+        s = sample(seed, cfg)
+        quality = 40 + seed * 2
+        real, fake = transforms.jpeg_pair(s.real, s.fake, tuple(s.params["mask_box"]), quality)
+        assert real.tobytes() == transforms.apply_jpeg(s.real, quality).tobytes()
+        assert fake.tobytes() == transforms.apply_jpeg(s.fake, quality).tobytes()

@@ -43,7 +43,9 @@ def test_scoring_videos_matches_the_evaluation_and_decides_at_the_calibrated_fpr
     calibration = json.loads((run_dir / "calibration.json").read_text())
     expected = _csv_scores(run_dir)
     scorers = ["classifier", *settings["heads"], *(f"fusion_{h}" for h in settings["heads"])]
-    for rel, result in zip(chosen, results, strict=True):
+    by_name = {Path(r["video"]).stem: r for r in results}
+    for rel in chosen:
+        result = by_name[Path(rel).stem]
         saved = json.loads((out / f"{Path(rel).stem}.json").read_text())
         assert saved["scores"] == pytest.approx(result["scores"])
         assert set(result["scores"]) == set(scorers) and all(v is not None for v in result["scores"].values())

@@ -150,7 +150,7 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
     if down is not None:
         real, fake = transforms.apply_downscale(real, down), transforms.apply_downscale(fake, down)
     if jpeg is not None:
-        real, fake = transforms.apply_jpeg(real, jpeg), transforms.apply_jpeg(fake, jpeg)
+        real, fake = transforms.jpeg_pair(real, fake, (x0, y0, x1, y1), jpeg)
     params = {
         "crop_box": list(box), "crop_margins": [float(m) for m in margins], "flip": flip,
         "mask_group": group, "mask_variant": variant, "affine": where.affine.round(6).tolist(),

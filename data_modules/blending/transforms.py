@@ -118,6 +118,33 @@ def apply_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return kernels().jpeg.apply(image, quality=quality, image_type=".jpg")
 
 
+JPEG_MCU = 16  # 4:2:0 JPEG codes 16x16 pixel blocks independently (up to lossless DC prediction)
+ROBUST_REACH = 8  # pixels by which a downscale round trip can spread a difference
+
+
+def jpeg_pair(real: np.ndarray, fake: np.ndarray, box: tuple[int, int, int, int], quality: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """JPEG round trip of `real` and of `fake`, which equals `real` outside box x0, y0, x1, y1.
+
+    The fake is coded only over the block-aligned window around the box plus one block of margin; all but
+    the outer half block of it is byte-identical to coding the whole image (blocks outside match the real's).
+    """
+    coded = apply_jpeg(real, quality)
+    h, w = real.shape[:2]
+    x0, y0 = box[0] - ROBUST_REACH, box[1] - ROBUST_REACH
+    x1, y1 = box[2] + ROBUST_REACH, box[3] + ROBUST_REACH
+    ox0, oy0 = (max((v // JPEG_MCU - 1) * JPEG_MCU, 0) for v in (x0, y0))
+    ox1, oy1 = min((-(-x1 // JPEG_MCU) + 1) * JPEG_MCU, w), min((-(-y1 // JPEG_MCU) + 1) * JPEG_MCU, h)
+    part = apply_jpeg(np.ascontiguousarray(fake[oy0:oy1, ox0:ox1]), quality)
+    # chroma upsampling reaches a couple of pixels across block edges: paste all but half a block of margin
+    half = JPEG_MCU // 2
+    ix0, iy0 = (o + half if o > 0 else 0 for o in (ox0, oy0))
+    ix1, iy1 = ox1 - half if ox1 < w else w, oy1 - half if oy1 < h else h
+    fake_coded = coded.copy()
+    fake_coded[iy0:iy1, ix0:ix1] = part[iy0 - oy0:iy1 - oy0, ix0 - ox0:ix1 - ox0]
+    return coded, fake_coded
+
+
 def apply_downscale(image: np.ndarray, scale: float) -> np.ndarray:
     """Down- then up-sampling by `scale`."""
     return kernels().downscale.apply(image, scale=scale)

@@ -80,6 +80,12 @@ def _plots(ctx: RunContext, records: list[dict[str, Any]], scorers: list[str]) -
     return paths
 
 
+def _nan_to_none(metrics: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """NaN (a group without both classes) as null, so results.json stays strict JSON."""
+    return {g: {s: {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in m.items()}
+                for s, m in by.items()} for g, by in metrics.items()}
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     """Score the test split of every evaluated dataset; write results.md, scores.csv, plots, W&B tables."""
     cfg, ev = ctx.cfg, ctx.cfg.eval
@@ -109,6 +115,6 @@ def run(ctx: RunContext) -> dict[str, Any]:
                      if "/" not in g and not math.isnan(m["auc"])})
     for group, by in metrics.items():
         log.info("evaluate %s: %s", group, ", ".join(f"{s} {m['auc']:.4f}" for s, m in by.items()))
-    return {"metrics": metrics, "n_test_videos": len(records), "n_unscored": len(unscored),
+    return {"metrics": _nan_to_none(metrics), "n_test_videos": len(records), "n_unscored": len(unscored),
             "unscored": [{"video_id": u["video_id"], "reason": u["reason"]} for u in unscored],
             "primary": scorer.settings["primary"]}
