@@ -8,9 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from data_modules.demo.video_io import write_video
+from data_modules.pairs import EmbeddingTable
+from src.evaluation.run_scorer import RunScorer
 from src.score import ScoreArgs, VideoScorer, find_videos, main, score_videos
+from src.stages.keys import embedding_key
+from src.utils.artifacts import ArtifactStore
 from tests.demo_run import finished_run
 
 pytestmark = pytest.mark.slow
@@ -42,6 +47,10 @@ def test_scoring_videos_matches_the_evaluation_and_decides_at_the_calibrated_fpr
     settings = json.loads((run_dir / "scorer.json").read_text())
     calibration = json.loads((run_dir / "calibration.json").read_text())
     expected = _csv_scores(run_dir)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    table = EmbeddingTable.load(ArtifactStore(cfg.paths.artifact_dir).path("embeddings", embedding_key(cfg, cfg.data))
+                                / "embeddings.npz")
+    scorer = RunScorer.from_run_dir(run_dir)
     scorers = ["classifier", *settings["heads"], *(f"fusion_{h}" for h in settings["heads"])]
     by_name = {Path(r["video"]).stem: r for r in results}
     for rel in chosen:
@@ -53,11 +62,16 @@ def test_scoring_videos_matches_the_evaluation_and_decides_at_the_calibrated_fpr
         for name in scorers:
             threshold = calibration["scorers"][name]["thresholds"]["0.05"]
             assert result["decisions"][name] == {"fake": result["scores"][name] > threshold, "threshold": threshold}
-        # Same frames, detector, crop and model as the evaluate stage (which stores float16 embeddings).
-        row = expected[f"demo/{'landmark_swap' if rel.startswith('fake/') else 'real'}/raw/{Path(rel).stem}"]
-        assert result["scores"]["classifier"] == pytest.approx(float(row["classifier"]), abs=2e-3)
+        # Same frames, detector, crop and model as the embed stage: the frame-level classifier matches the
+        # evaluation, and the heads match the run's scorer on the stored (float16) embeddings with the same
+        # pairs (pairs are seeded by the video id, here the file name).
+        video_id = f"demo/{'landmark_swap' if rel.startswith('fake/') else 'real'}/raw/{Path(rel).stem}"
+        assert result["scores"]["classifier"] == pytest.approx(float(expected[video_id]["classifier"]), abs=2e-3)
+        embeddings, logits, frames = table.video(video_id)
+        assert result["timeline"]["frame_indices"] == frames.tolist()
+        stored = scorer.score_video(embeddings, logits, frames, video_id=Path(rel).stem)
         for head in settings["heads"]:
-            assert result["scores"][head] == pytest.approx(float(row[head]), rel=0.05, abs=1e-6)
+            assert result["scores"][head] == pytest.approx(stored["scores"][head], rel=0.02)
         assert (out / f"{Path(rel).stem}_timeline.png").stat().st_size > 5_000
 
 
