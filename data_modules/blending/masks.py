@@ -64,41 +64,40 @@ def elastic_bound(alpha: float, sigma: float) -> float:
     return ELASTIC_CLIP * elastic_std(alpha, sigma) * np.sqrt(2) + 1.0
 
 
-def hull_outlines(polygons: list[np.ndarray], step: float) -> list[np.ndarray]:
-    """The convex hull of each point set, its outline resampled every `step` pixels (so it can bend)."""
-    outlines = []
-    for poly in polygons:
-        hull = cv2.convexHull(poly.astype(np.float32))[:, 0]
-        edges = np.roll(hull, -1, axis=0) - hull
-        counts = np.maximum(np.ceil(np.hypot(edges[:, 0], edges[:, 1]) / step).astype(int), 1)
-        t = np.concatenate([np.arange(c) / c for c in counts]).astype(np.float32)
-        outlines.append(np.repeat(hull, counts, axis=0) + np.repeat(edges, counts, axis=0) * t[:, None])
-    return outlines
+def hull_outlines(polygons: list[np.ndarray], step: float) -> tuple[np.ndarray, list[int]]:
+    """The convex hull of each point set, its outline resampled every `step` pixels (so it can bend): all
+    outline points [N,2] float32, polygon after polygon, and where each polygon's points end."""
+    hulls = [cv2.convexHull(poly.astype(np.float32))[:, 0] for poly in polygons]
+    corners = np.concatenate(hulls)
+    edges = np.concatenate([np.concatenate([h[1:], h[:1]]) for h in hulls]) - corners
+    counts = np.maximum(np.ceil(np.hypot(edges[:, 0], edges[:, 1]) / step).astype(int), 1)
+    per_point = np.repeat(counts, counts)
+    t = ((np.arange(len(per_point)) - np.repeat(np.cumsum(counts) - counts, counts)) / per_point).astype(np.float32)
+    points = np.repeat(corners, counts, axis=0) + np.repeat(edges, counts, axis=0) * t[:, None]
+    hull_ends = np.cumsum([len(h) for h in hulls])
+    return points, np.cumsum(counts)[hull_ends - 1].tolist()
 
 
-def elastic_displace(outlines: list[np.ndarray], size: int, alpha: float, sigma: float,
-                     rng: np.random.Generator) -> list[np.ndarray]:
-    """Move outline points (output px) by a smooth random field: noise on a grid of spacing 2*sigma,
-    bilinearly interpolated, with the std of the usual elastic transform (`elastic_std`)."""
+def elastic_displace(points: np.ndarray, size: int, alpha: float, sigma: float, rng: np.random.Generator
+                     ) -> np.ndarray:
+    """Move points [N,2] (output px) by a smooth random field: noise on a grid of spacing 2*sigma, bilinearly
+    interpolated, with the std of the usual elastic transform (`elastic_std`)."""
     cells = max(2, round(size / (2.0 * sigma)))
     noise = np.clip(rng.standard_normal((cells + 1, cells + 1, 2)), -ELASTIC_CLIP, ELASTIC_CLIP)
     noise *= elastic_std(alpha, sigma)
-    moved = []
-    for pts in outlines:
-        g = np.clip(pts * (cells / size), 0, cells - 1e-6)
-        i, f = g.astype(int), g - np.floor(g)
-        fx, fy = f[:, :1], f[:, 1:]
-        d = (noise[i[:, 1], i[:, 0]] * (1 - fx) * (1 - fy) + noise[i[:, 1], i[:, 0] + 1] * fx * (1 - fy)
-             + noise[i[:, 1] + 1, i[:, 0]] * (1 - fx) * fy + noise[i[:, 1] + 1, i[:, 0] + 1] * fx * fy)
-        moved.append(pts + d)
-    return moved
+    grid = np.clip(points * (cells / size), 0, cells - 1e-6).astype(np.float32)
+    # bilinear lookup of the field at every point (cv2.remap: fractions resolved to 1/32 of a cell)
+    moved = cv2.remap(noise.astype(np.float32), grid[:, None, 0], grid[:, None, 1], cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+    return points + moved[:, 0]
 
 
-def fill_outlines(shape: tuple[int, int], outlines: list[np.ndarray], scale: float) -> np.ndarray:
-    """uint8 mask (0/255): the union of the filled outlines (output px), drawn at `scale` of output size."""
+def fill_outlines(shape: tuple[int, int], points: np.ndarray, ends: list[int], scale: float) -> np.ndarray:
+    """uint8 mask (0/255): the union of the filled outlines (output px, split at `ends`), drawn at `scale`."""
     mask = np.zeros(shape, np.uint8)
-    for pts in outlines:
-        cv2.fillPoly(mask, [np.round(((pts + 0.5) * scale - 0.5) * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
+    fixed = np.round(((points + 0.5) * scale - 0.5) * 16).astype(np.int32)
+    for start, stop in zip([0, *ends[:-1]], ends):
+        cv2.fillPoly(mask, [fixed[start:stop]], 255, cv2.LINE_8, 4)
     return mask
 
 
@@ -108,12 +107,21 @@ def odd_kernel(k: float) -> int:
 
 
 def blur_stages(hull: np.ndarray, k1: int, k2: int) -> np.ndarray | None:
-    """Blur, keep the fully covered interior, blur again, scale to a peak of 1; None when nothing survives."""
-    first = cv2.GaussianBlur(hull.astype(np.float32) * np.float32(1 / 255), (k1, k1), 0)
+    """Blur, keep the fully covered interior, blur again, scale to a peak of 1; None when nothing survives.
+    Only the hull's box grown by both kernels' reach is filtered: everything else stays exactly 0."""
+    x, y, w, h = cv2.boundingRect(hull)
+    if w == 0:
+        return None
+    reach = k1 // 2 + k2 // 2 + 1
+    (rows, cols), y0, x0 = hull.shape, max(y - reach, 0), max(x - reach, 0)
+    y1, x1 = min(y + h + reach, rows), min(x + w + reach, cols)
+    first = cv2.GaussianBlur(hull[y0:y1, x0:x1].astype(np.float32) * np.float32(1 / 255), (k1, k1), 0)
     cv2.threshold(first, _THRESHOLD, 0.0, cv2.THRESH_TOZERO, dst=first)
     second = cv2.GaussianBlur(first, (k2, k2), 0)
     peak = float(second.max())
     if not peak > 0.0:
         return None
     second *= np.float32(1.0 / peak)
-    return second
+    out = np.zeros(hull.shape, np.float32)
+    out[y0:y1, x0:x1] = second
+    return out

@@ -122,17 +122,16 @@ JPEG_MCU = 16  # 4:2:0 JPEG codes 16x16 pixel blocks independently (up to lossle
 ROBUST_REACH = 8  # pixels by which a downscale round trip can spread a difference
 
 
-def jpeg_pair(real: np.ndarray, fake: np.ndarray, box: tuple[int, int, int, int], quality: int
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """JPEG round trip of `real` and of `fake`, which equals `real` outside box x0, y0, x1, y1.
+def jpeg_pair(real: np.ndarray, fake: np.ndarray, box: tuple[int, int, int, int], quality: int,
+              reach: int = ROBUST_REACH) -> tuple[np.ndarray, np.ndarray]:
+    """JPEG round trip of `real` and of `fake`, which equals `real` outside box x0, y0, x1, y1 grown by `reach`.
 
     The fake is coded only over the block-aligned window around the box plus one block of margin; all but
     the outer half block of it is byte-identical to coding the whole image (blocks outside match the real's).
     """
     coded = apply_jpeg(real, quality)
     h, w = real.shape[:2]
-    x0, y0 = box[0] - ROBUST_REACH, box[1] - ROBUST_REACH
-    x1, y1 = box[2] + ROBUST_REACH, box[3] + ROBUST_REACH
+    x0, y0, x1, y1 = box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach
     ox0, oy0 = (max((v // JPEG_MCU - 1) * JPEG_MCU, 0) for v in (x0, y0))
     ox1, oy1 = min((-(-x1 // JPEG_MCU) + 1) * JPEG_MCU, w), min((-(-y1 // JPEG_MCU) + 1) * JPEG_MCU, h)
     part = apply_jpeg(np.ascontiguousarray(fake[oy0:oy1, ox0:ox1]), quality)
