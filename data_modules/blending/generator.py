@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from functools import cache
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import cv2
@@ -118,8 +118,9 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
     """Self-blend one face: a pure function of (frame, landmarks, rng state, cfg)."""
     check_face_input(frame, landmarks)
     size = cfg.image_size
-    box, margins = random_margin_box(landmarks.astype(np.float32), cfg.crop_margin, rng)
-    image, points = crop_square(frame, landmarks.astype(np.float32), box, size)
+    landmarks = landmarks.astype(np.float32, copy=False)
+    box, margins = random_margin_box(landmarks, cfg.crop_margin, rng)
+    image, points = crop_square(frame, landmarks, box, size)
     flip = bool(rng.random() < cfg.hflip_p)
     if flip:
         image, points = cv2.flip(image, 1), flip_landmarks(points, size)
@@ -131,7 +132,8 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
     shift = rng.uniform(-cfg.translate, cfg.translate, 2) * size
     polygons = masks.region_polygons(points, group, variant)
     where = placement.place(np.concatenate(polygons), _mask_reach(cfg), scale, shift, points.mean(0))
-    small, mask_params = _draw_mask(polygons, where.affine, rng, cfg, mask_type)
+    affine = where.affine
+    small, mask_params = _draw_mask(polygons, affine, rng, cfg, mask_type)
     ratio = float(cfg.blend_ratios[int(rng.integers(len(cfg.blend_ratios)))])
 
     side = "source" if rng.random() < 0.5 else "target"
@@ -165,7 +167,7 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
         real, fake = transforms.jpeg_pair(real, fake, (x0, y0, x1, y1), jpeg, reach)
     params = {
         "crop_box": list(box), "crop_margins": [float(m) for m in margins], "flip": flip,
-        "mask_group": group, "mask_variant": variant, "affine": where.affine.round(6).tolist(),
+        "mask_group": group, "mask_variant": variant, "affine": affine.round(6).tolist(),
         "blend_ratio": ratio, **mask_params, "transformed_side": side, "color": color, "detail": detail,
         "jpeg_quality": jpeg, "downscale": down, "mask_box": [x0, y0, x1, y1],
     }

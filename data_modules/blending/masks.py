@@ -20,28 +20,32 @@ def _forehead(points: np.ndarray, lift: float) -> np.ndarray:
     return points[lm.BROWS] - axis * lift
 
 
+# landmark index sets of each region, built once (a region's mask is the union of their convex hulls)
+_EYE_REGION = np.r_[lm.BROWS, lm.EYES]
+_REGIONS: dict[str, list[np.ndarray]] = {
+    "mouth": [np.r_[lm.MOUTH, lm.JAW[5:12], lm.NOSE_TIP, 31:36]],
+    "lower_face": [np.r_[lm.JAW[2:15], lm.NOSE_TIP, 31:36]],
+    "global_dfl": [np.r_[lm.JAW[0:9], lm.RIGHT_BROW, lm.NOSE_BRIDGE], np.r_[lm.JAW[8:17], lm.LEFT_BROW, lm.NOSE_BRIDGE],
+                   np.r_[lm.NOSE, lm.JAW[3:14]]],
+    "global_components": [_EYE_REGION, np.r_[lm.NOSE, lm.MOUTH], np.r_[lm.JAW[3:14], lm.MOUTH]],
+}
+
+
 def region_polygons(points: np.ndarray, kind: str, variant: str) -> list[np.ndarray]:
     """Point sets whose convex hulls, united, form the mask of `kind` (global needs its `variant`)."""
     if kind == "eyes":
-        return [np.concatenate([points[np.r_[lm.BROWS, lm.EYES]], _below_eyes(points)])]
-    if kind == "mouth":
-        return [points[np.r_[lm.MOUTH, lm.JAW[5:12], lm.NOSE_TIP, 31:36]]]
-    if kind == "lower_face":
-        return [points[np.r_[lm.JAW[2:15], lm.NOSE_TIP, 31:36]]]
-    if kind != "global":
+        return [np.concatenate([points[_EYE_REGION], _below_eyes(points)])]
+    if kind == "global":
+        if variant == "all":
+            return [points]
+        if variant == "extended":
+            return [np.concatenate([points, _forehead(points, 0.35)])]
+        kind = f"global_{variant}"
+        if kind not in _REGIONS:
+            raise ValueError(f"unknown global mask variant '{variant}'")
+    elif kind not in ("mouth", "lower_face"):
         raise ValueError(f"unknown mask kind '{kind}'")
-    if variant == "all":
-        return [points]
-    if variant == "dfl":
-        half_right = np.r_[lm.JAW[0:9], lm.RIGHT_BROW, lm.NOSE_BRIDGE]
-        half_left = np.r_[lm.JAW[8:17], lm.LEFT_BROW, lm.NOSE_BRIDGE]
-        return [points[half_right], points[half_left], points[np.r_[lm.NOSE, lm.JAW[3:14]]]]
-    if variant == "components":
-        return [points[np.r_[lm.BROWS, lm.EYES]], points[np.r_[lm.NOSE, lm.MOUTH]],
-                points[np.r_[lm.JAW[3:14], lm.MOUTH]]]
-    if variant == "extended":
-        return [np.concatenate([points, _forehead(points, 0.35)])]
-    raise ValueError(f"unknown global mask variant '{variant}'")
+    return [points[index] for index in _REGIONS[kind]]
 
 
 def _below_eyes(points: np.ndarray) -> np.ndarray:
@@ -96,8 +100,8 @@ def fill_outlines(shape: tuple[int, int], points: np.ndarray, ends: list[int], s
     """uint8 mask (0/255): the union of the filled outlines (output px, split at `ends`), drawn at `scale`."""
     mask = np.zeros(shape, np.uint8)
     fixed = np.round(((points + 0.5) * scale - 0.5) * 16).astype(np.int32)
-    for start, stop in zip([0, *ends[:-1]], ends):
-        cv2.fillPoly(mask, [fixed[start:stop]], 255, cv2.LINE_8, 4)
+    for outline in np.split(fixed, ends[:-1]):
+        cv2.fillPoly(mask, [outline], 255, cv2.LINE_8, 4)
     return mask
 
 
