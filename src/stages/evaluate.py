@@ -105,16 +105,15 @@ def run(ctx: RunContext) -> dict[str, Any]:
     unscored = [{k: r[k] for k in ("video_id", "label", "num_frames", "reason", CLASSIFIER)}
                 for r in records if r["reason"]]
     write_scores_csv(ctx.run_dir / "scores.csv", records, scorers)
-    write_markdown(ctx.run_dir / "results.md",
-                   results_markdown(f"Results: {cfg.task_name}", metrics, scorers, unscored, scorer.calibration))
+    table = results_markdown(f"Results: {cfg.task_name}", metrics, scorers, unscored, scorer.calibration)
+    write_markdown(ctx.run_dir / "results.md", table)
     images = _plots(ctx, records, scorers) if ev.plots else []
     run = wandb_run(ctx.loggers)
     if run is not None:
         log_to_wandb(run, metrics, records, scorers, images)
     ctx.log_metrics({f"test_auc/{g}/{s}": m["auc"] for g, by in metrics.items() for s, m in by.items()
                      if "/" not in g and not math.isnan(m["auc"])})
-    for group, by in metrics.items():
-        log.info("evaluate %s: %s", group, ", ".join(f"{s} {m['auc']:.4f}" for s, m in by.items()))
+    log.info("results (also in %s):\n%s", ctx.run_dir / "results.md", table)
     return {"metrics": _nan_to_none(metrics), "n_test_videos": len(records), "n_unscored": len(unscored),
             "unscored": [{"video_id": u["video_id"], "reason": u["reason"]} for u in unscored],
             "primary": scorer.settings["primary"]}
