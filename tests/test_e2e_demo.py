@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from src.sweep import load_sweep
 from tests.demo_run import run_tiny
+from tests.wandb_records import logged_values
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +53,11 @@ def test_demo_end_to_end_then_interrupted_and_rerun(tmp_path_factory, monkeypatc
     assert (run_dir / "roc_demo.png").stat().st_size > 10_000
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     assert list(offline.glob("run-*.wandb")) and (offline / "files").is_dir()
+    # The sweep's target metric is what the run logs to W&B.
+    summary = stages["evaluate"]["summary"]
+    metric = load_sweep().metric["name"]
+    assert logged_values(offline, metric) == [pytest.approx(summary[metric])]
+    assert summary["evaluate/classifier_auc"] == pytest.approx(aucs["classifier"])
 
     # 3. The same command once more: faces, extractor and embeddings are all reused, nothing rebuilt.
     artifacts = _mtimes(base / "artifacts")

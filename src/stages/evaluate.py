@@ -24,7 +24,7 @@ from src.evaluation.reports import (
     write_markdown,
     write_scores_csv,
 )
-from src.evaluation.run_scorer import CLASSIFIER, RunScorer
+from src.evaluation.run_scorer import CLASSIFIER, RunScorer, fusion_name
 from src.stages import RunContext
 from src.stages.embed import EMBEDDINGS_FILE, ROWS_FILE, embedding_dir
 from src.stages.keys import datasets_in_run
@@ -86,6 +86,18 @@ def _nan_to_none(metrics: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dic
                 for s, m in by.items()} for g, by in metrics.items()}
 
 
+def sweep_summary(metrics: dict[str, dict[str, dict[str, Any]]], primary: str) -> dict[str, float]:
+    """Mean dataset-level AUC of the primary head, its fusion and the classifier: the sweep's target metrics."""
+    names = {"head_auc": primary, "fusion_auc": fusion_name(primary), "classifier_auc": CLASSIFIER}
+    summary = {}
+    for key, scorer in names.items():
+        aucs = [by[scorer]["auc"] for group, by in metrics.items()
+                if "/" not in group and scorer in by and not math.isnan(by[scorer]["auc"])]
+        if aucs:
+            summary[f"evaluate/{key}"] = float(np.mean(aucs))
+    return summary
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     """Score the test split of every evaluated dataset; write results.md, scores.csv, plots, W&B tables."""
     cfg, ev = ctx.cfg, ctx.cfg.eval
@@ -111,9 +123,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     run = wandb_run(ctx.loggers)
     if run is not None:
         log_to_wandb(run, metrics, records, scorers, images)
-    ctx.log_metrics({f"test_auc/{g}/{s}": m["auc"] for g, by in metrics.items() for s, m in by.items()
-                     if "/" not in g and not math.isnan(m["auc"])})
+    summary = sweep_summary(metrics, scorer.settings["primary"])
+    ctx.log_metrics({**summary, **{f"test_auc/{g}/{s}": m["auc"] for g, by in metrics.items()
+                                   for s, m in by.items() if "/" not in g and not math.isnan(m["auc"])}})
     log.info("results (also in %s):\n%s", ctx.run_dir / "results.md", table)
     return {"metrics": _nan_to_none(metrics), "n_test_videos": len(records), "n_unscored": len(unscored),
             "unscored": [{"video_id": u["video_id"], "reason": u["reason"]} for u in unscored],
-            "primary": scorer.settings["primary"]}
+            "primary": scorer.settings["primary"], "summary": summary}
