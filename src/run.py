@@ -61,7 +61,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     try:
         run_stages(cfg)
     except UnknownStageError as err:
-        print(f"error: {err}", file=sys.stderr)
+        sys.stderr.write(f"error: {err}\n")
         sys.exit(2)
 
 
@@ -69,7 +69,7 @@ def main() -> None:
     """Check group options first so a typo gets one line naming the valid choices, then hand over to Hydra."""
     problem = check_group_overrides(sys.argv[1:])
     if problem:
-        print(problem, file=sys.stderr)
+        sys.stderr.write(f"{problem}\n")
         sys.exit(2)
     _hydra_main()
 
