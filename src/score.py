@@ -145,7 +145,8 @@ def plot_timeline(result: dict[str, Any], path: Path) -> None:
         series.append((head, [max(a, b) for a, b in timeline["pairs"]], scores))
     fig, axes = plt.subplots(len(series), 1, figsize=(8, 2.2 * len(series)), sharex=True, squeeze=False)
     for ax, (name, x, y) in zip(axes[:, 0], series, strict=True):
-        ax.plot(x, y, "o-", ms=3, lw=1)
+        order = np.argsort(x, kind="stable")
+        ax.plot(np.asarray(x)[order], np.asarray(y)[order], "o-", ms=3, lw=1)
         if name in decisions:
             ax.axhline(decisions[name]["threshold"], color="r", ls="--", lw=1, label=f"threshold @ FPR {result['fpr']}")
             ax.legend(loc="upper right", fontsize=7)
