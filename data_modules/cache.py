@@ -126,6 +126,7 @@ class FaceCache:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._crop_files: dict[str, list[Path]] = {}  # video_id -> crop files, listed once per process
 
     def video_dir(self, video_id: str) -> Path:
         """Directory holding one cached video."""
@@ -163,6 +164,7 @@ class FaceCache:
         shutil.rmtree(final, ignore_errors=True)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
+        self._crop_files.pop(record.video_id, None)
 
     def read_record(self, video_id: str) -> dict:
         """The record.json of a cached video."""
@@ -174,8 +176,10 @@ class FaceCache:
         return VideoFaces(video_id=video_id, **arrays)
 
     def crop_paths(self, video_id: str) -> list[Path]:
-        """Crop image files of a video, in frame order."""
-        return sorted((self.video_dir(video_id) / "frames").iterdir())
+        """Crop image files of a video, in frame order (the folder is listed once, not per frame read)."""
+        if video_id not in self._crop_files:
+            self._crop_files[video_id] = sorted((self.video_dir(video_id) / "frames").iterdir())
+        return self._crop_files[video_id]
 
     def read_crop(self, video_id: str, t: int) -> np.ndarray:
         """The t-th cached face crop as RGB uint8."""

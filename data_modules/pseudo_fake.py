@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from data_modules.blending import BlendConfig, PseudoFake, make_pseudo_fake
 from data_modules.cache import FAKE, REAL, FaceCache
+from data_modules.normalize import normalize_images
 from src.utils.artifacts import atomic_save_npz, atomic_write_json, load_npz
 from src.utils.logging import get_logger
 
@@ -98,8 +99,7 @@ def split_videos(train_caches: Sequence[FaceCache], val_caches: Sequence[FaceCac
 
 def _to_tensor(images: np.ndarray, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """uint8 [N,H,W,3] -> normalised float32 [N,3,H,W]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    return x.sub_(mean).div_(std)
+    return normalize_images(torch.from_numpy(np.ascontiguousarray(images)), mean, std)
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

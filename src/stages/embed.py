@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from data_modules.blending import BlendConfig, crop_face, make_pseudo_fake
 from data_modules.cache import REAL, STATUS_OK, FaceCache
+from data_modules.normalize import normalize_images
 from data_modules.pairs import EmbeddingTable, save_rows, video_rng
 from src.stages import RunContext
 from src.stages.keys import datasets_in_run, embedding_key, extractor_key, open_face_cache
@@ -45,7 +46,7 @@ class FrameEmbedder:
         embs, logits = [], []
         for i in range(0, len(images), self.batch_size):
             x = torch.from_numpy(np.stack(images[i:i + self.batch_size])).to(self.mean.device)
-            x = (x.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
+            x = normalize_images(x, self.mean, self.std)
             logit, emb = self.model(x)
             embs.append(emb.float().cpu().numpy())
             logits.append(logit.float().cpu().numpy())
