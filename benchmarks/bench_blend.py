@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from data_modules.allocator import keep_freed_buffers
 from data_modules.blending import BlendConfig, crop_face, make_pseudo_fake
 from src.config import CONFIG_DIR
 
@@ -36,7 +37,9 @@ def bench_file() -> Path:
 
 @contextmanager
 def one_core_one_thread():
-    """Pin this process to one core and every library to one thread; restore both afterwards."""
+    """Pin this process to one core and every library to one thread, with the heap tuning of DataModule
+    workers (data_modules/allocator.py); restore pinning and threads afterwards."""
+    keep_freed_buffers()
     cores, cv_threads, torch_threads = os.sched_getaffinity(0), cv2.getNumThreads(), torch.get_num_threads()
     os.sched_setaffinity(0, {max(cores)})
     cv2.setNumThreads(1)

@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from data_modules.allocator import keep_freed_buffers
 from data_modules.blending import BlendConfig, PseudoFake, make_pseudo_fake
 from data_modules.cache import FAKE, REAL, FaceCache
 from data_modules.normalize import normalize_images
@@ -177,6 +178,7 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
 def seed_worker(worker_id: int) -> None:
     """Seed every global RNG of a DataLoader worker from its torch seed (torch already runs workers on one
     thread; cv2.setNumThreads must not be called here: it hangs in a forked child)."""
+    keep_freed_buffers()
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
@@ -241,7 +243,8 @@ class PseudoFakeDataModule(pl.LightningDataModule):
         log.info("wrote %d pseudo-fake validation images to %s", len(arrays["labels"]), self.val_path)
 
     def setup(self, stage: str | None = None) -> None:
-        """Index the training frames and load the validation set."""
+        """Index the training frames and load the validation set; tune the heap for per-sample buffers."""
+        keep_freed_buffers()
         if self.train_set is None:
             train_videos, _ = split_videos(self.train_caches, self.val_caches)
             self.train_set = PseudoFakeTrainSet(index_frames(train_videos), self.blend, self.mean, self.std, self.seed)

@@ -36,22 +36,22 @@ def degenerate_resamples() -> dict[str, int]:
 
 
 def _draw_mask(polygons: list[np.ndarray], affine: np.ndarray, rng: np.random.Generator, cfg: BlendConfig,
-               mask_type: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """The blurred mask at working size (peak 1), redrawing the elastic field and blur kernels until some
-    interior survives the first blur."""
+               mask_type: str) -> tuple[tuple[np.ndarray, int, int], dict[str, Any]]:
+    """The blurred mask at working size (peak 1) as a patch and its top-left corner, redrawing the elastic
+    field and blur kernels until some interior survives the first stage."""
     size = cfg.image_size // masks.MASK_DOWNSAMPLE
     to_small = size / cfg.image_size
-    outline, ends = masks.hull_outlines([p @ affine[:, :2].T + affine[:, 2] for p in polygons],
-                                        step=cfg.elastic_sigma / 2)
+    scale, shift = affine[[0, 1], [0, 1]].astype(np.float32), affine[:, 2].astype(np.float32)
+    hull = masks.fill_hulls((size, size), [p * scale + shift for p in polygons], to_small)
+    std = masks.elastic_std(cfg.elastic_alpha, cfg.elastic_sigma) * to_small
     (lo1, hi1), (lo2, hi2) = cfg.blur_kernels
     to_kernel = to_small * cfg.kernel_scale
     for attempt in range(cfg.max_resample + 1):
-        bent = masks.elastic_displace(outline, cfg.image_size, cfg.elastic_alpha, cfg.elastic_sigma, rng)
+        bent = masks.elastic_warp(hull, std, 2.0 * cfg.elastic_sigma * to_small, rng)
         high = max(1, hi1 >> attempt)  # each redraw halves the eroding kernel's upper bound
         k1 = int(rng.integers(min(lo1, high), high + 1))
         k2 = int(rng.integers(lo2, hi2 + 1))
-        hull = masks.fill_outlines((size, size), bent, ends, to_small)
-        small = masks.blur_stages(hull, masks.odd_kernel(k1 * to_kernel), masks.odd_kernel(k2 * to_kernel))
+        small = masks.blur_stages(bent, masks.odd_kernel(k1 * to_kernel), masks.odd_kernel(k2 * to_kernel))
         if small is not None:
             return small, {"blur_kernels": [k1, k2], "resamples": attempt}
         _DEGENERATE[mask_type] += 1
@@ -76,24 +76,20 @@ def _mask_reach(cfg: BlendConfig) -> float:
     return masks.elastic_bound(cfg.elastic_alpha, cfg.elastic_sigma) + blur * masks.MASK_DOWNSAMPLE
 
 
-def _mask_box(small: np.ndarray, size: int) -> tuple[int, int, int, int]:
-    """Output-size box x0, y0, x1, y1 holding every non-zero pixel of the upsampled mask."""
-    x, y, w, h = cv2.boundingRect((small > 0).view(np.uint8))
-    f = size / small.shape[0]
-    return (max(int((x - 1) * f), 0), max(int((y - 1) * f), 0),
-            min(int(np.ceil((x + w + 1) * f)), size), min(int(np.ceil((y + h + 1) * f)), size))
-
-
-def _upsample(small: np.ndarray, size: int, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The mask at output size; with an exact 2x factor only its non-zero box is interpolated."""
-    if size != 2 * small.shape[0]:
-        return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
-    x0, y0 = (v // 2 * 2 for v in box[:2])
-    x1, y1 = (min(-(-v // 2) * 2, size) for v in box[2:])
+def _upsample(patch: np.ndarray, x: int, y: int, small: int, size: int
+              ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The output-size mask from a working-size patch at x, y, and the box x0, y0, x1, y1 holding its
+    non-zero pixels; with an exact 2x factor only the patch is interpolated."""
     mask = np.zeros((size, size), np.float32)
-    mask[y0:y1, x0:x1] = cv2.resize(small[y0 // 2:y1 // 2, x0 // 2:x1 // 2], (x1 - x0, y1 - y0),
-                                    interpolation=cv2.INTER_LINEAR)
-    return mask
+    if size == 2 * small:
+        h, w = patch.shape
+        mask[2 * y:2 * (y + h), 2 * x:2 * (x + w)] = cv2.resize(patch, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
+        return mask, (2 * x, 2 * y, 2 * (x + w), 2 * (y + h))
+    full = np.zeros((small, small), np.float32)
+    full[y:y + patch.shape[0], x:x + patch.shape[1]] = patch
+    cv2.resize(full, (size, size), dst=mask, interpolation=cv2.INTER_LINEAR)
+    bx, by, bw, bh = cv2.boundingRect((mask > 0).view(np.uint8))
+    return mask, (bx, by, bx + bw, by + bh)
 
 
 def _transform(image: np.ndarray, color: dict | None, detail: dict | None) -> np.ndarray:
@@ -140,8 +136,7 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
     color = transforms.draw_color(rng) if rng.random() < cfg.color_p else None
     detail = transforms.draw_detail(rng) if rng.random() < cfg.sharpness_p else None
 
-    found = _mask_box(small, size)
-    mask = _upsample(small, size, found)
+    mask, found = _upsample(*small, size // masks.MASK_DOWNSAMPLE, size)
     x0, y0, x1, y1 = placement.intersect(found, placement.clip_box(where.out_box, size))
     if (x0, y0, x1, y1) != found:
         _keep_inside(mask, (x0, y0, x1, y1))

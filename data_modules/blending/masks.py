@@ -5,13 +5,15 @@ Masks are drawn at half the output size (the blur makes finer detail invisible) 
 
 from __future__ import annotations
 
+import math
+from functools import cache
+
 import cv2
 import numpy as np
 
 from data_modules.blending import landmarks as lm
 
 MASK_DOWNSAMPLE = 2
-_THRESHOLD = 1.0 - 1e-3  # after the first blur, keep only the fully covered interior
 
 
 def _forehead(points: np.ndarray, lift: float) -> np.ndarray:
@@ -64,45 +66,43 @@ def elastic_std(alpha: float, sigma: float) -> float:
 
 
 def elastic_bound(alpha: float, sigma: float) -> float:
-    """The largest displacement (px) elastic_displace can produce."""
+    """The largest displacement (px) elastic_warp can produce at output size."""
     return ELASTIC_CLIP * elastic_std(alpha, sigma) * np.sqrt(2) + 1.0
 
 
-def hull_outlines(polygons: list[np.ndarray], step: float) -> tuple[np.ndarray, list[int]]:
-    """The convex hull of each point set, its outline resampled every `step` pixels (so it can bend): all
-    outline points [N,2] float32, polygon after polygon, and where each polygon's points end."""
-    hulls = [cv2.convexHull(poly.astype(np.float32))[:, 0] for poly in polygons]
-    corners = np.concatenate(hulls)
-    edges = np.concatenate([np.concatenate([h[1:], h[:1]]) for h in hulls]) - corners
-    counts = np.maximum(np.ceil(np.hypot(edges[:, 0], edges[:, 1]) / step).astype(int), 1)
-    per_point = np.repeat(counts, counts)
-    t = ((np.arange(len(per_point)) - np.repeat(np.cumsum(counts) - counts, counts)) / per_point).astype(np.float32)
-    points = np.repeat(corners, counts, axis=0) + np.repeat(edges, counts, axis=0) * t[:, None]
-    hull_ends = np.cumsum([len(h) for h in hulls])
-    return points, np.cumsum(counts)[hull_ends - 1].tolist()
-
-
-def elastic_displace(points: np.ndarray, size: int, alpha: float, sigma: float, rng: np.random.Generator
-                     ) -> np.ndarray:
-    """Move points [N,2] (output px) by a smooth random field: noise on a grid of spacing 2*sigma, bilinearly
-    interpolated, with the std of the usual elastic transform (`elastic_std`)."""
-    cells = max(2, round(size / (2.0 * sigma)))
-    noise = np.clip(rng.standard_normal((cells + 1, cells + 1, 2)), -ELASTIC_CLIP, ELASTIC_CLIP)
-    noise *= elastic_std(alpha, sigma)
-    grid = np.clip(points * (cells / size), 0, cells - 1e-6).astype(np.float32)
-    # bilinear lookup of the field at every point (cv2.remap: fractions resolved to 1/32 of a cell)
-    moved = cv2.remap(noise.astype(np.float32), grid[:, None, 0], grid[:, None, 1], cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REPLICATE)
-    return points + moved[:, 0]
-
-
-def fill_outlines(shape: tuple[int, int], points: np.ndarray, ends: list[int], scale: float) -> np.ndarray:
-    """uint8 mask (0/255): the union of the filled outlines (output px, split at `ends`), drawn at `scale`."""
+def fill_hulls(shape: tuple[int, int], polygons: list[np.ndarray], scale: float) -> np.ndarray:
+    """uint8 mask (0/255) of the union of the point sets' convex hulls (output px), drawn at `scale`."""
     mask = np.zeros(shape, np.uint8)
-    fixed = np.round(((points + 0.5) * scale - 0.5) * 16).astype(np.int32)
-    for outline in np.split(fixed, ends[:-1]):
-        cv2.fillPoly(mask, [outline], 255, cv2.LINE_8, 4)
+    for poly in polygons:
+        fixed = np.round(((poly + 0.5) * scale - 0.5) * 16).astype(np.int32)
+        cv2.fillConvexPoly(mask, cv2.convexHull(fixed), 255, cv2.LINE_8, 4)
     return mask
+
+
+@cache
+def _identity_grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel x and y coordinates [rows, cols] float32, built once per size."""
+    ys, xs = np.mgrid[:rows, :cols].astype(np.float32)
+    return xs, ys
+
+
+def elastic_warp(mask: np.ndarray, std: float, spacing: float, rng: np.random.Generator) -> np.ndarray:
+    """Bend the outline of a 0/255 mask by a smooth random field: clipped normal noise of std `std` (px) on
+    a grid of `spacing` px over the mask's box, bilinearly interpolated; only that box is remapped."""
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0:
+        return mask
+    bound = math.ceil(ELASTIC_CLIP * std * math.sqrt(2)) + 1
+    (rows, cols), x0, y0 = mask.shape, max(x - bound, 0), max(y - bound, 0)
+    x1, y1 = min(x + w + bound, cols), min(y + h + bound, rows)
+    nodes = (math.ceil((y1 - y0) / spacing) + 1, math.ceil((x1 - x0) / spacing) + 1, 2)
+    noise = np.clip(rng.standard_normal(nodes, dtype=np.float32), -ELASTIC_CLIP, ELASTIC_CLIP)
+    field = cv2.resize(noise * np.float32(std), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    xs, ys = _identity_grid(rows, cols)
+    bent = np.zeros_like(mask)
+    bent[y0:y1, x0:x1] = cv2.remap(mask, xs[y0:y1, x0:x1] + field[..., 0], ys[y0:y1, x0:x1] + field[..., 1],
+                                   cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return bent
 
 
 def odd_kernel(k: float) -> int:
@@ -110,22 +110,37 @@ def odd_kernel(k: float) -> int:
     return max(1, int(k) // 2 * 2 + 1)
 
 
-def blur_stages(hull: np.ndarray, k1: int, k2: int) -> np.ndarray | None:
-    """Blur, keep the fully covered interior, blur again, scale to a peak of 1; None when nothing survives.
-    Only the hull's box grown by both kernels' reach is filtered: everything else stays exactly 0."""
+def blur_stages(hull: np.ndarray, k1: int, k2: int) -> tuple[np.ndarray, int, int] | None:
+    """Keep the interior that a k1 x k1 kernel fully covers (an erosion: blur, then keep what stays at 1),
+    blur it with a k2 Gaussian and scale to a peak of 1. Returns the float32 patch around the non-zero
+    pixels (one zero pixel of margin where there is room) and its top-left x, y; None when nothing survives."""
     x, y, w, h = cv2.boundingRect(hull)
     if w == 0:
         return None
-    reach = k1 // 2 + k2 // 2 + 1
-    (rows, cols), y0, x0 = hull.shape, max(y - reach, 0), max(x - reach, 0)
-    y1, x1 = min(y + h + reach, rows), min(x + w + reach, cols)
-    first = cv2.GaussianBlur(hull[y0:y1, x0:x1].astype(np.float32) * np.float32(1 / 255), (k1, k1), 0)
-    cv2.threshold(first, _THRESHOLD, 0.0, cv2.THRESH_TOZERO, dst=first)
-    second = cv2.GaussianBlur(first, (k2, k2), 0)
-    peak = float(second.max())
-    if not peak > 0.0:
+    reach = k2 // 2 + 2
+    (rows, cols), x0, y0 = hull.shape, max(x - reach, 0), max(y - reach, 0)
+    x1, y1 = min(x + w + reach, cols), min(y + h + reach, rows)
+    core = cv2.erode(hull[y0:y1, x0:x1], _square(k1), borderType=cv2.BORDER_REPLICATE)
+    cx, cy, cw, ch = cv2.boundingRect(core)
+    if cw == 0:
         return None
-    second *= np.float32(1.0 / peak)
-    out = np.zeros(hull.shape, np.float32)
-    out[y0:y1, x0:x1] = second
-    return out
+    column, row = _gaussian(k2)
+    soft = cv2.sepFilter2D(core, cv2.CV_32F, row, column)
+    px0, py0 = max(cx - reach + 1, 0), max(cy - reach + 1, 0)
+    px1, py1 = min(cx + cw + reach - 1, x1 - x0), min(cy + ch + reach - 1, y1 - y0)
+    patch = soft[py0:py1, px0:px1]
+    patch *= np.float32(1.0 / patch.max())
+    return patch, x0 + px0, y0 + py0
+
+
+@cache
+def _gaussian(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row taps of OpenCV's default k x k Gaussian, the row taps scaled by 1/255 (uint8 input)."""
+    taps = cv2.getGaussianKernel(k, 0, cv2.CV_32F)
+    return taps, taps * np.float32(1 / 255)
+
+
+@cache
+def _square(k: int) -> np.ndarray:
+    """A k x k structuring element."""
+    return np.ones((k, k), np.uint8)

@@ -29,7 +29,6 @@ class Kernels:
     rgb_shift: A.RGBShift
     hsv: A.HueSaturationValue
     brightness_contrast: A.RandomBrightnessContrast
-    sharpen: A.Sharpen
     downscale: A.Downscale
     jpeg: A.ImageCompression
 
@@ -42,28 +41,19 @@ def kernels() -> Kernels:
         rgb_shift=A.RGBShift(p=1.0),
         hsv=A.HueSaturationValue(p=1.0),
         brightness_contrast=A.RandomBrightnessContrast(p=1.0),
-        sharpen=A.Sharpen(p=1.0),
         downscale=A.Downscale(interpolation_pair=linear, p=1.0),
         jpeg=A.ImageCompression(p=1.0),
     )
 
 
-def sharpening_matrix(alpha: float, lightness: float) -> np.ndarray:
-    """3x3 kernel mixing identity with a Laplacian edge boost of strength `alpha`."""
-    identity = np.zeros((3, 3), np.float32)
-    identity[1, 1] = 1.0
-    edges = -np.ones((3, 3), np.float32)
-    edges[1, 1] = 8.0 + lightness
-    return (1.0 - alpha) * identity + alpha * edges
-
-
 def draw_color(rng: np.random.Generator) -> dict[str, Any]:
-    """Parameters of one colour change: RGB shift, HSV shift, brightness/contrast."""
+    """Parameters of one colour change: RGB shift, HSV shift, brightness/contrast (one draw of 8 uniforms)."""
+    u = 2.0 * rng.random(8) - 1.0
     return {
-        "rgb": [float(v) for v in rng.uniform(-RGB_SHIFT, RGB_SHIFT, 3)],
-        "hsv": [float(v) for v in rng.uniform((-HUE, -SAT, -VAL), (HUE, SAT, VAL))],
-        "contrast": float(1.0 + rng.uniform(-CONTRAST, CONTRAST)),
-        "brightness": float(rng.uniform(-BRIGHTNESS, BRIGHTNESS) * 255.0),
+        "rgb": (u[:3] * RGB_SHIFT).tolist(),
+        "hsv": (u[3:6] * (HUE, SAT, VAL)).tolist(),
+        "contrast": float(1.0 + u[6] * CONTRAST),
+        "brightness": float(u[7] * BRIGHTNESS * 255.0),
     }
 
 
@@ -85,16 +75,32 @@ _ANCHORS = _anchor_colours()
 SAMPLE_GRID = 24  # the colour fit sees about SAMPLE_GRID x SAMPLE_GRID pixels of the image
 
 
-def apply_color(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
-    """Apply a colour change drawn by `draw_color`, fast: the albumentations pipeline runs on a grid of pixels
-    of `image` (plus anchor colours) and its least-squares affine colour map is applied to every pixel."""
+def _sample_colours(image: np.ndarray) -> np.ndarray:
+    """About SAMPLE_GRID^2 pixels of `image` on a regular grid plus the anchors, as rows of 27 colours [R,27,3]."""
     step = max(1, min(image.shape[:2]) // SAMPLE_GRID)
     grid = image[step // 2::step, step // 2::step].reshape(-1, 3)
-    before = np.concatenate([grid[:len(grid) // 27 * 27], _ANCHORS[0]])
-    after = color_pipeline(before.reshape(-1, _ANCHORS.shape[1], 3), p).reshape(-1, 3)
-    design = np.concatenate([before, np.ones((len(before), 1), np.uint8)], axis=1).astype(np.float64)
-    fit = np.linalg.solve(design.T @ design + 1e-6 * np.eye(4), design.T @ after.astype(np.float64))
-    return cv2.transform(image, fit.T.astype(np.float32))
+    return np.concatenate([grid[:len(grid) // 27 * 27], _ANCHORS[0]]).reshape(-1, 27, 3)
+
+
+def color_matrix(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    """3x4 affine colour map equal to `color_pipeline` up to a least-squares fit of its HSV step.
+
+    The RGB shift and brightness/contrast are affine already; only albumentations' HSV shift runs, on the
+    image's sampled colours, and its fitted map is composed with the other two."""
+    before = _sample_colours(image)
+    shifted = np.clip(before + np.asarray(p["rgb"], np.float32), 0, 255).round().astype(np.uint8)
+    after = kernels().hsv.apply(shifted, hue_shift=p["hsv"][0], sat_shift=p["hsv"][1], val_shift=p["hsv"][2])
+    design = np.ones((before.shape[0] * 27, 4), np.float32)
+    design[:, :3] = before.reshape(-1, 3)
+    _, fit = cv2.solve(design, after.reshape(-1, 3).astype(np.float32), flags=cv2.DECOMP_NORMAL | cv2.DECOMP_CHOLESKY)
+    fit = fit.T * np.float32(p["contrast"])
+    fit[:, 3] += np.float32(p["brightness"])
+    return fit
+
+
+def apply_color(image: np.ndarray, p: dict[str, Any], matrix: np.ndarray | None = None) -> np.ndarray:
+    """Apply a colour change drawn by `draw_color` with one per-pixel affine map (`color_matrix`)."""
+    return cv2.transform(image, color_matrix(image, p) if matrix is None else matrix)
 
 
 def draw_detail(rng: np.random.Generator) -> dict[str, Any]:
@@ -105,12 +111,18 @@ def draw_detail(rng: np.random.Generator) -> dict[str, Any]:
     return {"kind": "downscale", "scale": float(rng.uniform(*SOURCE_DOWNSCALE))}
 
 
+def sharpen(image: np.ndarray, alpha: float, lightness: float) -> np.ndarray:
+    """albumentations' Sharpen kernel, (1 - alpha) * identity + alpha * [[-1,-1,-1],[-1,8+lightness,-1],
+    [-1,-1,-1]], applied as (1 + alpha(8 + lightness)) x - 9 alpha box3(x): two fast passes, not a 3x3
+    float convolution (within 2 grey levels of it)."""
+    return cv2.addWeighted(image, 1.0 + alpha * (8.0 + lightness), cv2.blur(image, (3, 3)), -9.0 * alpha, 0.0)
+
+
 def apply_detail(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     """Apply a change drawn by `draw_detail`."""
-    k = kernels()
     if p["kind"] == "sharpen":
-        return k.sharpen.apply(image, alpha=p["alpha"], sharpening_matrix=sharpening_matrix(p["alpha"], p["lightness"]))
-    return k.downscale.apply(image, scale=p["scale"])
+        return sharpen(image, p["alpha"], p["lightness"])
+    return kernels().downscale.apply(image, scale=p["scale"])
 
 
 def apply_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
