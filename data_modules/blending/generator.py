@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from data_modules.blending import masks, placement, transforms
-from data_modules.blending.config import BlendConfig
+from data_modules.blending.config import REFERENCE_SIZE, BlendConfig
 from data_modules.blending.crop import check_face_input, crop_square, random_margin_box
 from data_modules.blending.landmarks import flip_landmarks
 
@@ -36,18 +36,19 @@ def degenerate_resamples() -> dict[str, int]:
 
 
 def _draw_mask(polygons: list[np.ndarray], affine: np.ndarray, rng: np.random.Generator, cfg: BlendConfig,
-               mask_type: str) -> tuple[tuple[np.ndarray, int, int], dict[str, Any]]:
-    """The blurred mask at working size (peak 1) as a patch and its top-left corner, redrawing the elastic
-    field and blur kernels until some interior survives the first stage."""
-    size = cfg.image_size // masks.MASK_DOWNSAMPLE
-    to_small = size / cfg.image_size
+               mask_type: str, work: int) -> tuple[tuple[np.ndarray, int, int], dict[str, Any]]:
+    """The blurred mask at half the working size `work` (peak 1) as a patch and its top-left corner, redrawing
+    the elastic field and blur kernels until some interior survives the first stage."""
+    size = work // masks.MASK_DOWNSAMPLE
+    to_small = size / work
     scale, shift = affine[[0, 1], [0, 1]].astype(np.float32), affine[:, 2].astype(np.float32)
     hull = masks.fill_hulls((size, size), [p * scale + shift for p in polygons], to_small)
-    std = masks.elastic_std(cfg.elastic_alpha, cfg.elastic_sigma) * to_small
+    to_work = work / cfg.image_size  # elastic sizes are given in output pixels
+    std = masks.elastic_std(cfg.elastic_alpha, cfg.elastic_sigma) * to_work * to_small
     (lo1, hi1), (lo2, hi2) = cfg.blur_kernels
-    to_kernel = to_small * cfg.kernel_scale
+    to_kernel = to_small * work / REFERENCE_SIZE
     for attempt in range(cfg.max_resample + 1):
-        bent = masks.elastic_warp(hull, std, 2.0 * cfg.elastic_sigma * to_small, rng)
+        bent = masks.elastic_warp(hull, std, 2.0 * cfg.elastic_sigma * to_work * to_small, rng)
         high = max(1, hi1 >> attempt)  # each redraw halves the eroding kernel's upper bound
         k1 = int(rng.integers(min(lo1, high), high + 1))
         k2 = int(rng.integers(lo2, hi2 + 1))
@@ -69,11 +70,12 @@ def _cumulative(probs: tuple[float, ...]) -> np.ndarray:
 
 
 @cache
-def _mask_reach(cfg: BlendConfig) -> float:
-    """How far (output px) the final mask may reach beyond its moved polygons: elastic warp, blur, upsampling."""
+def _mask_reach(cfg: BlendConfig, work: int) -> float:
+    """How far (working px) the mask may reach beyond its moved polygons: elastic warp, blur, upsampling."""
     to_small = 1.0 / masks.MASK_DOWNSAMPLE
-    blur = masks.odd_kernel(cfg.blur_kernels[1][1] * to_small * cfg.kernel_scale) // 2 + 2
-    return masks.elastic_bound(cfg.elastic_alpha, cfg.elastic_sigma) + blur * masks.MASK_DOWNSAMPLE
+    blur = masks.odd_kernel(cfg.blur_kernels[1][1] * to_small * work / REFERENCE_SIZE) // 2 + 2
+    to_work = work / cfg.image_size
+    return masks.elastic_bound(cfg.elastic_alpha, cfg.elastic_sigma) * to_work + blur * masks.MASK_DOWNSAMPLE
 
 
 def _upsample(patch: np.ndarray, x: int, y: int, small: int, size: int
@@ -109,35 +111,45 @@ def _keep_inside(mask: np.ndarray, box: tuple[int, int, int, int]) -> None:
     mask[:, x1:] = 0
 
 
-def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: BlendConfig
-                     ) -> PseudoFake:
-    """Self-blend one face: a pure function of (frame, landmarks, rng state, cfg)."""
-    check_face_input(frame, landmarks)
-    size = cfg.image_size
-    landmarks = landmarks.astype(np.float32, copy=False)
+@dataclass(frozen=True)
+class _Blend:
+    """A self-blend at working size: real and fake images, the mask and the box holding its non-zero pixels."""
+
+    real: np.ndarray
+    fake: np.ndarray
+    mask: np.ndarray
+    box: tuple[int, int, int, int]
+    points: np.ndarray
+    mask_type: str
+    params: dict[str, Any]
+
+
+def _self_blend(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: BlendConfig, work: int
+                ) -> _Blend:
+    """Crop, flip, draw the mask and blend a transformed source into the target, all at `work` x `work`."""
     box, margins = random_margin_box(landmarks, cfg.crop_margin, rng)
-    image, points = crop_square(frame, landmarks, box, size)
+    image, points = crop_square(frame, landmarks, box, work)
     flip = bool(rng.random() < cfg.hflip_p)
     if flip:
-        image, points = cv2.flip(image, 1), flip_landmarks(points, size)
+        image, points = cv2.flip(image, 1), flip_landmarks(points, work)
 
     group = cfg.mask_groups[int(_cumulative(cfg.mask_probs).searchsorted(rng.random(), side="right"))]
     variant = cfg.global_variants[int(rng.integers(len(cfg.global_variants)))] if group == "global" else ""
     mask_type = f"global_{variant}" if variant else group
     scale = float(rng.uniform(*cfg.scale))
-    shift = rng.uniform(-cfg.translate, cfg.translate, 2) * size
+    shift = rng.uniform(-cfg.translate, cfg.translate, 2) * work
     polygons = masks.region_polygons(points, group, variant)
-    where = placement.place(np.concatenate(polygons), _mask_reach(cfg), scale, shift, points.mean(0))
+    where = placement.place(np.concatenate(polygons), _mask_reach(cfg, work), scale, shift, points.mean(0))
     affine = where.affine
-    small, mask_params = _draw_mask(polygons, affine, rng, cfg, mask_type)
+    small, mask_params = _draw_mask(polygons, affine, rng, cfg, mask_type, work)
     ratio = float(cfg.blend_ratios[int(rng.integers(len(cfg.blend_ratios)))])
 
     side = "source" if rng.random() < 0.5 else "target"
     color = transforms.draw_color(rng) if rng.random() < cfg.color_p else None
     detail = transforms.draw_detail(rng) if rng.random() < cfg.sharpness_p else None
 
-    mask, found = _upsample(*small, size // masks.MASK_DOWNSAMPLE, size)
-    x0, y0, x1, y1 = placement.intersect(found, placement.clip_box(where.out_box, size))
+    mask, found = _upsample(*small, work // masks.MASK_DOWNSAMPLE, work)
+    x0, y0, x1, y1 = placement.intersect(found, placement.clip_box(where.out_box, work))
     if (x0, y0, x1, y1) != found:
         _keep_inside(mask, (x0, y0, x1, y1))
     if ratio != 1.0:  # the mask is zero outside its box
@@ -152,18 +164,49 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
     fake = real.copy()
     cv2.blendLinear(real[y0:y1, x0:x1], moved[y0 - oy:y1 - oy, x0 - ox:x1 - ox], 1.0 - weight, weight,
                     dst=fake[y0:y1, x0:x1])
-
-    jpeg = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.jpeg_p else None
-    down = float(rng.uniform(*cfg.downscale_scale)) if rng.random() < cfg.downscale_p else None
-    if down is not None:
-        real, fake = transforms.apply_downscale(real, down), transforms.apply_downscale(fake, down)
-    if jpeg is not None:
-        reach = transforms.ROBUST_REACH if down is not None else 0  # only the downscale spreads the fake
-        real, fake = transforms.jpeg_pair(real, fake, (x0, y0, x1, y1), jpeg, reach)
     params = {
         "crop_box": list(box), "crop_margins": [float(m) for m in margins], "flip": flip,
         "mask_group": group, "mask_variant": variant, "affine": affine.round(6).tolist(),
         "blend_ratio": ratio, **mask_params, "transformed_side": side, "color": color, "detail": detail,
-        "jpeg_quality": jpeg, "downscale": down, "mask_box": [x0, y0, x1, y1],
     }
-    return PseudoFake(real=real, fake=fake, mask=mask, mask_type=mask_type, params=params, landmarks=points)
+    return _Blend(real, fake, mask, (x0, y0, x1, y1), points, mask_type, params)
+
+
+def _upscale(blend: _Blend, size: int) -> _Blend:
+    """The blend resampled from its working size to size x size (the robustness downscale's way back up)."""
+    real, fake, mask = (cv2.resize(a, (size, size), interpolation=cv2.INTER_LINEAR)
+                        for a in (blend.real, blend.fake, blend.mask))
+    x, y, w, h = cv2.boundingRect((mask > 0).view(np.uint8))
+    points = (blend.points + 0.5) * np.float32(size / blend.real.shape[0]) - 0.5
+    return _Blend(real, fake, mask, (x, y, x + w, y + h), points, blend.mask_type, blend.params)
+
+
+def working_size(size: int, down: float | None) -> int:
+    """The even size at which a blend is made: the output size, or the robustness downscale's size."""
+    return size if down is None else max(2 * round(size * down / 2), MIN_WORK)
+
+
+MIN_WORK = 32  # smallest working size of a downscaled blend
+
+
+def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: BlendConfig
+                     ) -> PseudoFake:
+    """Self-blend one face: a pure function of (frame, landmarks, rng state, cfg).
+
+    The robustness downscale blends at the reduced size and resamples the result up to the output size:
+    the same down-and-up of real and fake, without blending at full size first."""
+    check_face_input(frame, landmarks)
+    size = cfg.image_size
+    jpeg = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.jpeg_p else None
+    down = float(rng.uniform(*cfg.downscale_scale)) if rng.random() < cfg.downscale_p else None
+    work = working_size(size, down)
+    blend = _self_blend(frame, landmarks.astype(np.float32, copy=False), rng, cfg, work)
+    if work != size:
+        blend = _upscale(blend, size)
+    real, fake = blend.real, blend.fake
+    if jpeg is not None:
+        real, fake = transforms.jpeg_pair(real, fake, blend.box, jpeg)
+    params = {**blend.params, "jpeg_quality": jpeg, "downscale": down, "work_size": work,
+              "mask_box": list(blend.box)}
+    return PseudoFake(real=real, fake=fake, mask=blend.mask, mask_type=blend.mask_type, params=params,
+                      landmarks=blend.points)

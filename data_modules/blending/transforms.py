@@ -65,42 +65,50 @@ def color_pipeline(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     return k.brightness_contrast.apply(out, alpha=p["contrast"], beta=p["brightness"])
 
 
-def _anchor_colours() -> np.ndarray:
-    """One row of 27 colours spanning the RGB cube, so the colour fit also holds off the face's gamut."""
-    levels = np.array([16, 128, 240], np.uint8)
-    return np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(1, 27, 3)
+HSV_FIT_DRAWS = 400  # HSV shifts on which the colour model is fitted, once per process
 
 
-_ANCHORS = _anchor_colours()
-SAMPLE_GRID = 24  # the colour fit sees about SAMPLE_GRID x SAMPLE_GRID pixels of the image
+def _fit_colours() -> np.ndarray:
+    """Colours the HSV model is fitted on [1,N,3]: an 8-level RGB lattice without its most saturated colours
+    (faces and backgrounds rarely hold them, and they bend the affine fit most)."""
+    levels = np.linspace(0, 255, 8).round().astype(np.uint8)
+    lattice = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(1, -1, 3)
+    saturation = cv2.cvtColor(lattice, cv2.COLOR_RGB2HSV)[0, :, 1]
+    return lattice[:, saturation <= 150]
 
 
-def _sample_colours(image: np.ndarray) -> np.ndarray:
-    """About SAMPLE_GRID^2 pixels of `image` on a regular grid plus the anchors, as rows of 27 colours [R,27,3]."""
-    step = max(1, min(image.shape[:2]) // SAMPLE_GRID)
-    grid = image[step // 2::step, step // 2::step].reshape(-1, 3)
-    return np.concatenate([grid[:len(grid) // 27 * 27], _ANCHORS[0]]).reshape(-1, 27, 3)
+def _hsv_features(hue: float, sat: float, val: float) -> np.ndarray:
+    """Quadratic features of an HSV shift."""
+    return np.array([1.0, hue, sat, val, hue * hue, sat * sat, val * val, hue * sat, hue * val, sat * val])
 
 
-def color_matrix(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
-    """3x4 affine colour map equal to `color_pipeline` up to a least-squares fit of its HSV step.
-
-    The RGB shift and brightness/contrast are affine already; only albumentations' HSV shift runs, on the
-    image's sampled colours, and its fitted map is composed with the other two."""
-    before = _sample_colours(image)
-    shifted = np.clip(before + np.asarray(p["rgb"], np.float32), 0, 255).round().astype(np.uint8)
-    after = kernels().hsv.apply(shifted, hue_shift=p["hsv"][0], sat_shift=p["hsv"][1], val_shift=p["hsv"][2])
-    design = np.ones((before.shape[0] * 27, 4), np.float32)
-    design[:, :3] = before.reshape(-1, 3)
-    _, fit = cv2.solve(design, after.reshape(-1, 3).astype(np.float32), flags=cv2.DECOMP_NORMAL | cv2.DECOMP_CHOLESKY)
-    fit = fit.T * np.float32(p["contrast"])
-    fit[:, 3] += np.float32(p["brightness"])
-    return fit
+@cache
+def _hsv_model() -> np.ndarray:
+    """[10, 12] coefficients: the 3x4 affine map closest to albumentations' HSV shift on `_fit_colours`, as a
+    quadratic in the shift; fitted once per process from fixed draws, so every process gets the same map."""
+    colours = _fit_colours()
+    design = np.concatenate([colours[0], np.ones((colours.shape[1], 1), np.uint8)], axis=1).astype(np.float64)
+    shifts = np.random.default_rng(0).uniform((-HUE, -SAT, -VAL), (HUE, SAT, VAL), (HSV_FIT_DRAWS, 3))
+    maps = [np.linalg.lstsq(design, kernels().hsv.apply(colours, hue_shift=h, sat_shift=s, val_shift=v)[0]
+                            .astype(np.float64), rcond=None)[0].T.ravel() for h, s, v in shifts]
+    features = np.stack([_hsv_features(*shift) for shift in shifts])
+    return np.linalg.lstsq(features, np.stack(maps), rcond=None)[0]
 
 
-def apply_color(image: np.ndarray, p: dict[str, Any], matrix: np.ndarray | None = None) -> np.ndarray:
-    """Apply a colour change drawn by `draw_color` with one per-pixel affine map (`color_matrix`)."""
-    return cv2.transform(image, color_matrix(image, p) if matrix is None else matrix)
+def color_matrix(p: dict[str, Any]) -> np.ndarray:
+    """The colour change drawn by `draw_color` as one 3x4 affine map: the RGB shift and brightness/contrast
+    exactly, albumentations' HSV shift through `_hsv_model` (within ~3 grey levels of the exact pipeline)."""
+    hsv = (_hsv_features(*p["hsv"]) @ _hsv_model()).reshape(3, 4)
+    linear, offset = hsv[:, :3], hsv[:, 3] + hsv[:, :3] @ np.asarray(p["rgb"])
+    out = np.empty((3, 4), np.float32)
+    out[:, :3] = linear * p["contrast"]
+    out[:, 3] = offset * p["contrast"] + p["brightness"]
+    return out
+
+
+def apply_color(image: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    """Apply a colour change drawn by `draw_color` to every pixel (`color_matrix`)."""
+    return cv2.transform(image, color_matrix(p))
 
 
 def draw_detail(rng: np.random.Generator) -> dict[str, Any]:
@@ -131,19 +139,18 @@ def apply_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 JPEG_MCU = 16  # 4:2:0 JPEG codes 16x16 pixel blocks independently (up to lossless DC prediction)
-ROBUST_REACH = 8  # pixels by which a downscale round trip can spread a difference
 
 
-def jpeg_pair(real: np.ndarray, fake: np.ndarray, box: tuple[int, int, int, int], quality: int,
-              reach: int = ROBUST_REACH) -> tuple[np.ndarray, np.ndarray]:
-    """JPEG round trip of `real` and of `fake`, which equals `real` outside box x0, y0, x1, y1 grown by `reach`.
+def jpeg_pair(real: np.ndarray, fake: np.ndarray, box: tuple[int, int, int, int], quality: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """JPEG round trip of `real` and of `fake`, which equals `real` outside box x0, y0, x1, y1.
 
     The fake is coded only over the block-aligned window around the box plus one block of margin; all but
     the outer half block of it is byte-identical to coding the whole image (blocks outside match the real's).
     """
     coded = apply_jpeg(real, quality)
     h, w = real.shape[:2]
-    x0, y0, x1, y1 = box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach
+    x0, y0, x1, y1 = box
     ox0, oy0 = (max((v // JPEG_MCU - 1) * JPEG_MCU, 0) for v in (x0, y0))
     ox1, oy1 = min((-(-x1 // JPEG_MCU) + 1) * JPEG_MCU, w), min((-(-y1 // JPEG_MCU) + 1) * JPEG_MCU, h)
     part = apply_jpeg(np.ascontiguousarray(fake[oy0:oy1, ox0:ox1]), quality)
@@ -154,8 +161,3 @@ def jpeg_pair(real: np.ndarray, fake: np.ndarray, box: tuple[int, int, int, int]
     fake_coded = coded.copy()
     fake_coded[iy0:iy1, ix0:ix1] = part[iy0 - oy0:iy1 - oy0, ix0 - ox0:ix1 - ox0]
     return coded, fake_coded
-
-
-def apply_downscale(image: np.ndarray, scale: float) -> np.ndarray:
-    """Down- then up-sampling by `scale`."""
-    return kernels().downscale.apply(image, scale=scale)
