@@ -3,12 +3,20 @@
 Every augmentation is active (experiments/blend/robust.yaml: the paper mixture, colour and sharpness/downscale
 changes, affine, elastic, two-stage blur, random crop, flip, JPEG and downscale), output 380x380 as the
 reference figures. A second figure forces JPEG and downscale on every call (worst case).
+
+With DIFFFAKE_REFERENCE=<a checkout of github.com/sotossta/DiffFake> (not shipped here) the reference
+generator is timed in the same process, in blocks alternating with ours, and the measured speedup printed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import random
+import resource
+import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +31,7 @@ from src.config import CONFIG_DIR
 
 GPU = False
 REFERENCE_MEDIAN_MS = 11.2  # the DiffFake reference generator, same inputs and setup (bench/README.md)
-SIZE, WARMUP, CALLS, BLOCK = 380, 30, 400, 50
+SIZE, WARMUP, CALLS, BLOCK = 380, 30, 400, 10
 
 
 def bench_file() -> Path:
@@ -87,34 +95,84 @@ def time_floor(frames: np.ndarray, landmarks: np.ndarray, start: int, count: int
     return times
 
 
-def interleaved(frames: np.ndarray, landmarks: np.ndarray, cfg: BlendConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Generator and floor timings in alternating blocks, so both see the same machine load (a shared VM's
-    speed drifts within a minute); warm-up calls are discarded."""
+def reference_generator() -> Callable[[np.ndarray, np.ndarray, np.ndarray], object] | None:
+    """make_pseudo_deepfake(frame, bbox_xywh, landmarks) from the DiffFake checkout at $DIFFFAKE_REFERENCE,
+    or None when the variable is unset."""
+    root = os.environ.get("DIFFFAKE_REFERENCE")
+    if not root:
+        return None
+    if not (Path(root) / "construct_pseudo_deepfake.py").is_file():
+        raise FileNotFoundError(f"DIFFFAKE_REFERENCE={root} holds no construct_pseudo_deepfake.py; point it at a "
+                                "checkout of github.com/sotossta/DiffFake")
+    sys.path.insert(0, root)
+    from construct_pseudo_deepfake import make_pseudo_deepfake  # the reference's own module layout
+
+    logging.getLogger("utils").setLevel(logging.WARNING)  # its mask classes log each call at INFO
+    np.random.seed(0)  # the reference draws from the global generators
+    random.seed(0)
+    return make_pseudo_deepfake
+
+
+def time_reference(generate: Callable, frames: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray, start: int,
+                   count: int) -> list[float]:
+    """CPU milliseconds of `count` reference calls, cycling over the frames from index `start`."""
+    times = []
+    for i in range(start, start + count):
+        begin = time.thread_time_ns()
+        generate(frames[i % len(frames)], boxes[i % len(frames)], landmarks[i % len(frames)])
+        times.append((time.thread_time_ns() - begin) / 1e6)
+    return times
+
+
+def page_faults_per_call(frames: np.ndarray, landmarks: np.ndarray, cfg: BlendConfig, count: int = 200) -> float:
+    """Minor page faults per generator call: fresh pages the heap had to map (data_modules/allocator.py)."""
+    rng = np.random.default_rng(1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for i in range(count):
+        make_pseudo_fake(frames[i % len(frames)], landmarks[i % len(frames)], rng, cfg)
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / count
+
+
+def interleaved(frames: np.ndarray, landmarks: np.ndarray, cfg: BlendConfig, timers: tuple[Callable, ...] = ()
+                ) -> list[np.ndarray]:
+    """Generator, floor and each extra `timers(start, count)` timings in alternating blocks, so all see the
+    same machine load (a shared VM's speed drifts within a minute); warm-up calls are discarded."""
     rng = np.random.default_rng(0)
-    time_calls(frames, landmarks, cfg, rng, 0, WARMUP)
-    time_floor(frames, landmarks, 0, WARMUP)
-    ms, floor = [], []
+    blocks = (lambda start, count: time_calls(frames, landmarks, cfg, rng, start, count),
+              lambda start, count: time_floor(frames, landmarks, start, count), *timers)
+    for timer in blocks:
+        timer(0, WARMUP)
+    times: list[list[float]] = [[] for _ in blocks]
     for start in range(0, CALLS, BLOCK):
-        ms += time_calls(frames, landmarks, cfg, rng, start, BLOCK)
-        floor += time_floor(frames, landmarks, start, BLOCK)
-    return np.asarray(ms), np.asarray(floor)
+        for out, timer in zip(times, blocks, strict=True):
+            out += timer(start, BLOCK)
+    return [np.asarray(t) for t in times]
 
 
 def run() -> list[tuple[str, float, str]]:
-    """Median and p90 ms per sample, the speedup over the reference, the forced and the disabled robustness
-    JPEG/downscale medians, and this machine's kernel floor (the reference is 11.2x its floor's ~1 ms)."""
+    """Median and p90 ms per sample, the speedup over the reference (published figure, and measured here when
+    DIFFFAKE_REFERENCE is set), the forced and the disabled robustness JPEG/downscale medians, and this
+    machine's kernel floor (the reference is 11.2x its floor's ~1 ms where the figures were taken)."""
     with np.load(bench_file(), allow_pickle=False) as data:
-        frames, landmarks = data["frames"], data["landmarks68"].astype(np.float32)
+        frames, landmarks, boxes = data["frames"], data["landmarks68"].astype(np.float32), data["bbox_xywh"]
+    reference = reference_generator()
+    extra = (lambda start, count: time_reference(reference, frames, boxes, landmarks, start, count),) if reference else ()
     with one_core_one_thread():
-        ms, floor = interleaved(frames, landmarks, blend_config())
+        ms, floor, *measured = interleaved(frames, landmarks, blend_config(), extra)
         worst, _ = interleaved(frames, landmarks, blend_config(jpeg={"p": 1.0}, downscale={"p": 1.0}))
         plain, plain_floor = interleaved(frames, landmarks, blend_config(jpeg={"p": 0.0}, downscale={"p": 0.0}))
+        faults = page_faults_per_call(frames, landmarks, blend_config())
     median = float(np.median(ms))
-    return [("blend_ms_median", median, "ms"), ("blend_ms_p90", float(np.percentile(ms, 90)), "ms"),
-            ("blend_speedup_vs_reference", REFERENCE_MEDIAN_MS / median, "x"),
-            ("blend_ms_median_jpeg_downscale_always", float(np.median(worst)), "ms"),
-            ("blend_kernel_floor_ms_median", float(np.median(floor)), "ms"),
-            ("blend_ms_median_over_floor", median / float(np.median(floor)), "x"),
-            ("blend_ms_median_without_robust_jpeg_downscale", float(np.median(plain)), "ms"),
-            ("blend_ms_median_without_robust_jpeg_downscale_over_floor",
-             float(np.median(plain)) / float(np.median(plain_floor)), "x")]
+    figures = [("blend_ms_median", median, "ms"), ("blend_ms_p90", float(np.percentile(ms, 90)), "ms"),
+               ("blend_speedup_vs_reference", REFERENCE_MEDIAN_MS / median, "x"),
+               ("blend_ms_median_jpeg_downscale_always", float(np.median(worst)), "ms"),
+               ("blend_kernel_floor_ms_median", float(np.median(floor)), "ms"),
+               ("blend_ms_median_over_floor", median / float(np.median(floor)), "x"),
+               ("blend_ms_median_without_robust_jpeg_downscale", float(np.median(plain)), "ms"),
+               ("blend_ms_median_without_robust_jpeg_downscale_over_floor",
+                float(np.median(plain)) / float(np.median(plain_floor)), "x"),
+               ("blend_page_faults_per_call", faults, "faults")]
+    if measured:
+        figures += [("blend_reference_ms_median", float(np.median(measured[0])), "ms"),
+                    ("blend_speedup_vs_reference_measured", float(np.median(measured[0])) / median, "x")]
+    return figures

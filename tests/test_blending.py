@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import albumentations as A
 import cv2
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
 from data_modules.blending import BlendConfig, crop_face, degenerate_resamples, make_pseudo_fake, transforms
+from data_modules.blending import masks
 from data_modules.blending import landmarks as lm
 from data_modules.blending.crop import face_box
 from src.config import CONFIG_DIR
@@ -171,3 +173,79 @@ def test_jpeg_of_the_fake_window_equals_coding_the_whole_fake():
         real, fake = transforms.jpeg_pair(s.real, s.fake, tuple(s.params["mask_box"]), quality)
         assert real.tobytes() == transforms.apply_jpeg(s.real, quality).tobytes()
         assert fake.tobytes() == transforms.apply_jpeg(s.fake, quality).tobytes()
+
+
+def test_downscaled_blends_are_made_small_and_keep_fake_equal_to_real_outside_the_mask():
+    cfg = blend_cfg("robust", jpeg={"p": 0.0}, downscale={"p": 1.0, "scale": [0.5, 0.6]})
+    for seed in range(40):
+        s = sample(seed, cfg)
+        work = s.params["work_size"]
+        assert work % 2 == 0 and round(SIZE * 0.5) - 2 <= work <= round(SIZE * 0.6) + 2
+        assert s.real.shape == s.fake.shape == (SIZE, SIZE, 3) and s.mask.shape == (SIZE, SIZE)
+        outside = s.mask == 0
+        np.testing.assert_array_equal(s.fake[outside], s.real[outside])
+        x0, y0, x1, y1 = s.params["mask_box"]
+        boxed = np.zeros_like(outside)
+        boxed[y0:y1, x0:x1] = True
+        assert not s.mask[~boxed].any() and (s.fake[~boxed] == s.real[~boxed]).all()
+        assert (s.fake != s.real).any()
+    # made at half size, the real has lost the fine detail a full-size crop keeps
+    plain = sample(0, blend_cfg("robust", jpeg={"p": 0.0}, downscale={"p": 0.0}, hflip_p=0.0, color_p=0.0,
+                                sharpness_p=0.0, crop_margin=[0.1, 0.1]))
+    small = sample(0, blend_cfg("robust", jpeg={"p": 0.0}, downscale={"p": 1.0, "scale": [0.5, 0.5]}, hflip_p=0.0,
+                                color_p=0.0, sharpness_p=0.0, crop_margin=[0.1, 0.1]))
+    detail = [float(np.abs(cv2.Laplacian(cv2.cvtColor(s.real, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())
+              for s in (plain, small)]
+    assert detail[1] < 0.7 * detail[0]
+
+
+def test_colour_map_follows_the_albumentations_pipeline_on_a_real_face():
+    face, _ = crop_face(*astronaut_face(), 160)
+    rng = np.random.default_rng(0)
+    errors, changes = [], []
+    for _ in range(60):
+        p = transforms.draw_color(rng)
+        exact = transforms.color_pipeline(face, p).astype(np.float32)
+        errors.append(np.abs(transforms.apply_color(face, p) - exact).mean())
+        changes.append(np.abs(face - exact).mean())
+    assert np.mean(errors) < 3.5 and max(errors) < 8.0  # grey levels
+    assert np.mean(changes) > 4 * np.mean(errors)  # the change itself is far larger than the model's error
+    # the same parameters give the same map in every process: the model is fitted from fixed draws
+    assert transforms.color_matrix(p).tobytes() == transforms.color_matrix(dict(p)).tobytes()
+
+
+def test_sharpen_applies_albumentations_sharpen_kernel():
+    face, _ = crop_face(*astronaut_face(), 128)
+    for alpha, lightness in [(0.2, 0.5), (0.35, 0.75), (0.5, 1.0)]:
+        kernel = np.full((3, 3), -alpha, np.float32)
+        kernel[1, 1] = 1.0 - alpha + alpha * (8.0 + lightness)
+        exact = A.Sharpen(p=1.0).apply(face, alpha=alpha, sharpening_matrix=kernel).astype(np.int16)
+        assert np.abs(transforms.sharpen(face, alpha, lightness) - exact).max() <= 2
+
+
+def test_elastic_warp_bends_the_outline_within_its_bound_and_nothing_else():
+    disc = np.zeros((120, 120), np.uint8)
+    cv2.circle(disc, (60, 60), 35, 255, -1)
+    std = 1.5
+    a = masks.elastic_warp(disc, std, 7.0, np.random.default_rng(1))
+    b = masks.elastic_warp(disc, std, 7.0, np.random.default_rng(1))
+    assert a.tobytes() == b.tobytes() and set(np.unique(a)) <= {0, 255}
+    changed = a != disc
+    assert changed.any()
+    reach = masks.ELASTIC_CLIP * std * np.sqrt(2) + 1
+    distance = np.hypot(*np.nonzero(changed)[::-1] - np.array([[60], [60]]))
+    assert np.all(np.abs(distance - 35) <= reach + 1)
+    empty = np.zeros((40, 40), np.uint8)
+    assert masks.elastic_warp(empty, std, 7.0, np.random.default_rng(1)) is empty
+
+
+def test_blur_stages_erode_then_blur_and_return_a_trimmed_patch():
+    hull = np.zeros((100, 100), np.uint8)
+    hull[30:60, 40:80] = 255  # 30 rows x 40 columns
+    assert masks.blur_stages(hull, 31, 5) is None  # the eroding kernel is larger than the region
+    patch, x, y = masks.blur_stages(hull, 5, 7)
+    assert patch.dtype == np.float32 and patch.max() == 1.0 and patch.min() == 0.0
+    # eroded by 2 on each side, spread by 3 by the 7-tap blur, one zero pixel of margin
+    assert (x, y) == (40 + 2 - 3 - 1, 30 + 2 - 3 - 1) and patch.shape == (30 - 4 + 6 + 2, 40 - 4 + 6 + 2)
+    assert not patch[0].any() and not patch[-1].any() and not patch[:, 0].any() and not patch[:, -1].any()
+    assert patch[1:-1, 1:-1].min() > 0

@@ -49,11 +49,6 @@ class BlendConfig:
     downscale_scale: tuple[float, float]
     max_resample: int = 8
 
-    @property
-    def kernel_scale(self) -> float:
-        """Factor from configured blur kernel sizes to output pixels."""
-        return self.image_size / REFERENCE_SIZE
-
     @classmethod
     def from_cfg(cls, blend_cfg: Mapping[str, Any], image_size: int) -> BlendConfig:
         """Validate the `blend` group (see experiments/blend/sbi.yaml) for output size `image_size`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -35,7 +36,7 @@ def degenerate_resamples() -> dict[str, int]:
     return dict(_DEGENERATE)
 
 
-def _draw_mask(polygons: list[np.ndarray], affine: np.ndarray, rng: np.random.Generator, cfg: BlendConfig,
+def _draw_mask(polygons: list[np.ndarray], affine: np.ndarray, k2: int, rng: np.random.Generator, cfg: BlendConfig,
                mask_type: str, work: int) -> tuple[tuple[np.ndarray, int, int], dict[str, Any]]:
     """The blurred mask at half the working size `work` (peak 1) as a patch and its top-left corner, redrawing
     the elastic field and blur kernels until some interior survives the first stage."""
@@ -45,13 +46,12 @@ def _draw_mask(polygons: list[np.ndarray], affine: np.ndarray, rng: np.random.Ge
     hull = masks.fill_hulls((size, size), [p * scale + shift for p in polygons], to_small)
     to_work = work / cfg.image_size  # elastic sizes are given in output pixels
     std = masks.elastic_std(cfg.elastic_alpha, cfg.elastic_sigma) * to_work * to_small
-    (lo1, hi1), (lo2, hi2) = cfg.blur_kernels
+    lo1, hi1 = cfg.blur_kernels[0]
     to_kernel = to_small * work / REFERENCE_SIZE
     for attempt in range(cfg.max_resample + 1):
         bent = masks.elastic_warp(hull, std, 2.0 * cfg.elastic_sigma * to_work * to_small, rng)
         high = max(1, hi1 >> attempt)  # each redraw halves the eroding kernel's upper bound
         k1 = int(rng.integers(min(lo1, high), high + 1))
-        k2 = int(rng.integers(lo2, hi2 + 1))
         small = masks.blur_stages(bent, masks.odd_kernel(k1 * to_kernel), masks.odd_kernel(k2 * to_kernel))
         if small is not None:
             return small, {"blur_kernels": [k1, k2], "resamples": attempt}
@@ -70,10 +70,11 @@ def _cumulative(probs: tuple[float, ...]) -> np.ndarray:
 
 
 @cache
-def _mask_reach(cfg: BlendConfig, work: int) -> float:
-    """How far (working px) the mask may reach beyond its moved polygons: elastic warp, blur, upsampling."""
+def _mask_reach(cfg: BlendConfig, work: int, k2: int) -> float:
+    """How far (working px) the mask may reach beyond its moved polygons: elastic warp, the second blur of
+    kernel `k2` (configured px), upsampling."""
     to_small = 1.0 / masks.MASK_DOWNSAMPLE
-    blur = masks.odd_kernel(cfg.blur_kernels[1][1] * to_small * work / REFERENCE_SIZE) // 2 + 2
+    blur = masks.odd_kernel(k2 * to_small * work / REFERENCE_SIZE) // 2 + 2
     to_work = work / cfg.image_size
     return masks.elastic_bound(cfg.elastic_alpha, cfg.elastic_sigma) * to_work + blur * masks.MASK_DOWNSAMPLE
 
@@ -138,10 +139,11 @@ def _self_blend(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generat
     mask_type = f"global_{variant}" if variant else group
     scale = float(rng.uniform(*cfg.scale))
     shift = rng.uniform(-cfg.translate, cfg.translate, 2) * work
+    k2 = int(rng.integers(cfg.blur_kernels[1][0], cfg.blur_kernels[1][1] + 1))
     polygons = masks.region_polygons(points, group, variant)
-    where = placement.place(np.concatenate(polygons), _mask_reach(cfg, work), scale, shift, points.mean(0))
+    where = placement.place(np.concatenate(polygons), _mask_reach(cfg, work, k2), scale, shift, points.mean(0))
     affine = where.affine
-    small, mask_params = _draw_mask(polygons, affine, rng, cfg, mask_type, work)
+    small, mask_params = _draw_mask(polygons, affine, k2, rng, cfg, mask_type, work)
     ratio = float(cfg.blend_ratios[int(rng.integers(len(cfg.blend_ratios)))])
 
     side = "source" if rng.random() < 0.5 else "target"
@@ -155,15 +157,15 @@ def _self_blend(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generat
     if ratio != 1.0:  # the mask is zero outside its box
         mask[y0:y1, x0:x1] *= np.float32(ratio)
     real = _transform(image, color, detail) if side == "target" else image
-    source = placement.source_box(image, where.src_box)
+    moved = cv2.resize(placement.source_box(image, where.src_box), placement.box_size(where.out_box),
+                       interpolation=cv2.INTER_LINEAR)
+    ox, oy = where.out_box[:2]
+    source = moved[y0 - oy:y1 - oy, x0 - ox:x1 - ox]  # the moved source under the mask's box
     if side == "source":
         source = _transform(source, color, detail)
-    moved = cv2.resize(source, placement.box_size(where.out_box), interpolation=cv2.INTER_LINEAR)
-    ox, oy = where.out_box[:2]
     weight = mask[y0:y1, x0:x1]
     fake = real.copy()
-    cv2.blendLinear(real[y0:y1, x0:x1], moved[y0 - oy:y1 - oy, x0 - ox:x1 - ox], 1.0 - weight, weight,
-                    dst=fake[y0:y1, x0:x1])
+    cv2.blendLinear(real[y0:y1, x0:x1], source, 1.0 - weight, weight, dst=fake[y0:y1, x0:x1])
     params = {
         "crop_box": list(box), "crop_margins": [float(m) for m in margins], "flip": flip,
         "mask_group": group, "mask_variant": variant, "affine": affine.round(6).tolist(),
@@ -176,9 +178,11 @@ def _upscale(blend: _Blend, size: int) -> _Blend:
     """The blend resampled from its working size to size x size (the robustness downscale's way back up)."""
     real, fake, mask = (cv2.resize(a, (size, size), interpolation=cv2.INTER_LINEAR)
                         for a in (blend.real, blend.fake, blend.mask))
-    x, y, w, h = cv2.boundingRect((mask > 0).view(np.uint8))
-    points = (blend.points + 0.5) * np.float32(size / blend.real.shape[0]) - 0.5
-    return _Blend(real, fake, mask, (x, y, x + w, y + h), points, blend.mask_type, blend.params)
+    r = size / blend.real.shape[0]
+    x0, y0, x1, y1 = blend.box  # output pixel X interpolates working pixels around (X + 0.5) / r - 0.5
+    box = (max(math.floor((x0 - 0.5) * r - 0.5), 0), max(math.floor((y0 - 0.5) * r - 0.5), 0),
+           min(math.ceil((x1 + 0.5) * r - 0.5), size), min(math.ceil((y1 + 0.5) * r - 0.5), size))
+    return _Blend(real, fake, mask, box, (blend.points + 0.5) * np.float32(r) - 0.5, blend.mask_type, blend.params)
 
 
 def working_size(size: int, down: float | None) -> int:

@@ -80,10 +80,10 @@ def fill_hulls(shape: tuple[int, int], polygons: list[np.ndarray], scale: float)
 
 
 @cache
-def _identity_grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel x and y coordinates [rows, cols] float32, built once per size."""
+def _identity_map(rows: int, cols: int) -> np.ndarray:
+    """Pixel (x, y) coordinates [rows, cols, 2] float32, built once per size."""
     ys, xs = np.mgrid[:rows, :cols].astype(np.float32)
-    return xs, ys
+    return np.dstack([xs, ys])
 
 
 def elastic_warp(mask: np.ndarray, std: float, spacing: float, rng: np.random.Generator) -> np.ndarray:
@@ -95,13 +95,15 @@ def elastic_warp(mask: np.ndarray, std: float, spacing: float, rng: np.random.Ge
     bound = math.ceil(ELASTIC_CLIP * std * math.sqrt(2)) + 1
     (rows, cols), x0, y0 = mask.shape, max(x - bound, 0), max(y - bound, 0)
     x1, y1 = min(x + w + bound, cols), min(y + h + bound, rows)
-    nodes = (math.ceil((y1 - y0) / spacing) + 1, math.ceil((x1 - x0) / spacing) + 1, 2)
-    noise = np.clip(rng.standard_normal(nodes, dtype=np.float32), -ELASTIC_CLIP, ELASTIC_CLIP)
-    field = cv2.resize(noise * np.float32(std), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    xs, ys = _identity_grid(rows, cols)
+    noise = rng.standard_normal((math.ceil((y1 - y0) / spacing) + 1, math.ceil((x1 - x0) / spacing) + 1, 2),
+                                dtype=np.float32)
+    np.clip(noise, -ELASTIC_CLIP, ELASTIC_CLIP, out=noise)
+    noise *= np.float32(std)
+    field = cv2.resize(noise, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    field += _identity_map(rows, cols)[y0:y1, x0:x1]
     bent = np.zeros_like(mask)
-    bent[y0:y1, x0:x1] = cv2.remap(mask, xs[y0:y1, x0:x1] + field[..., 0], ys[y0:y1, x0:x1] + field[..., 1],
-                                   cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    bent[y0:y1, x0:x1] = cv2.remap(mask, field, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                                   borderValue=0)
     return bent
 
 

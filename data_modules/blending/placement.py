@@ -31,12 +31,17 @@ class Placement:
 
 def place(region: np.ndarray, pad: float, scale: float, shift: np.ndarray, centre: np.ndarray) -> Placement:
     """Snap `scale` about `centre` then `shift` so that the moved `region` points plus `pad` fit the output box."""
-    moved = (region - centre) * scale + centre + shift
-    lo, hi = np.floor(moved.min(0) - pad).astype(int), np.ceil(moved.max(0) + pad).astype(int)
-    src_lo = np.round((lo - centre - shift) / scale + centre).astype(int)
-    src_len = np.maximum(np.round((hi - lo) / scale).astype(int), 1)
-    return Placement((int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])),
-                     (int(src_lo[0]), int(src_lo[1]), int(src_lo[0] + src_len[0]), int(src_lo[1] + src_len[1])))
+    out, src = [], []
+    axes = zip(region.min(0).tolist(), region.max(0).tolist(), centre.tolist(), shift.tolist(), strict=True)
+    for low, high, c, t in axes:
+        lo = math.floor((low - c) * scale + c + t - pad)
+        hi = math.ceil((high - c) * scale + c + t + pad)
+        start = round((lo - c - t) / scale + c)
+        out.append((lo, hi))
+        src.append((start, start + max(round((hi - lo) / scale), 1)))
+    (x0, x1), (y0, y1) = out
+    (a0, a1), (b0, b1) = src
+    return Placement((x0, y0, x1, y1), (a0, b0, a1, b1))
 
 
 def source_box(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

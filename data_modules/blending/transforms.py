@@ -1,7 +1,10 @@
 """Source/target and robustness transforms: albumentations kernels built once, parameters drawn from our rng.
 
 Calling each transform's `apply` with parameters drawn from the caller's np.random.Generator keeps every
-output a pure function of that generator (albumentations' own RNG is never consulted).
+output a pure function of that generator (albumentations' own RNG is never consulted). The colour change is
+one affine colour map per call: exact for the RGB shift and brightness/contrast, and for the HSV shift a
+model fitted once per process to albumentations' own HSV transform. Sharpening applies albumentations'
+Sharpen kernel as a box blur plus a weighted sum.
 """
 
 from __future__ import annotations
