@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from data_modules.blending import BlendConfig, crop_face, degenerate_resamples, make_pseudo_fake, transforms
-from data_modules.blending import masks
+from data_modules.blending import (
+    BlendConfig,
+    crop_face,
+    degenerate_resamples,
+    make_pseudo_fake,
+    masks,
+    transforms,
+)
 from data_modules.blending import landmarks as lm
 from data_modules.blending.crop import face_box
 from src.config import CONFIG_DIR
