@@ -1,7 +1,9 @@
 """Stage-1 data: pseudo-fakes made on the fly from cached real faces, and a fixed validation set.
 
 A training item is one real frame; it yields a real and a fake image, so a batch of `pairs_per_batch`
-items holds 2 * pairs_per_batch images ordered real, fake, real, fake, ...
+items holds 2 * pairs_per_batch images ordered real, fake, real, fake, ... Images leave the loader as
+uint8 [2B,S,S,3] (a quarter of the float32 bytes to pass between processes) and are normalised with the
+backbone's mean and std on the training device, in `on_after_batch_transfer`.
 """
 
 from __future__ import annotations
@@ -98,11 +100,6 @@ def split_videos(train_caches: Sequence[FaceCache], val_caches: Sequence[FaceCac
     return [v for v in train if v[1] not in held], [v for v in train if v[1] in held]
 
 
-def _to_tensor(images: np.ndarray, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 [N,H,W,3] -> normalised float32 [N,3,H,W]."""
-    return normalize_images(torch.from_numpy(np.ascontiguousarray(images)), mean, std)
-
-
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The generator of one training item: same (seed, epoch, index) -> same pseudo-fake, on any worker."""
     return np.random.default_rng([seed, epoch, index])
@@ -111,9 +108,8 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 class PseudoFakeTrainSet(Dataset):
     """Keys are epoch * len + frame, so an item depends only on (seed, epoch, frame)."""
 
-    def __init__(self, frames: FrameIndex, blend: BlendConfig, mean: torch.Tensor, std: torch.Tensor,
-                 seed: int) -> None:
-        self.frames, self.blend, self.mean, self.std, self.seed = frames, blend, mean, std, seed
+    def __init__(self, frames: FrameIndex, blend: BlendConfig, seed: int) -> None:
+        self.frames, self.blend, self.seed = frames, blend, seed
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -122,7 +118,7 @@ class PseudoFakeTrainSet(Dataset):
         epoch, index = divmod(int(key), len(self.frames))
         image, landmarks = self.frames.read(index)
         sample = make_pseudo_fake(image, landmarks, sample_rng(self.seed, epoch, index), self.blend)
-        return {"image": _to_tensor(np.stack([sample.real, sample.fake]), self.mean, self.std),
+        return {"image": torch.from_numpy(np.stack([sample.real, sample.fake])),
                 "label": torch.tensor([REAL, FAKE], dtype=torch.int64),
                 "mask_type": [REAL_TYPE, sample.mask_type],
                 "resamples": torch.tensor([0, sample.params["resamples"]], dtype=torch.int64)}
@@ -148,27 +144,26 @@ class EpochShuffleSampler(Sampler[int]):
 
 
 class PseudoFakeValSet(Dataset):
-    """The fixed validation images (real and fake interleaved), normalised on access."""
+    """The fixed validation images (real and fake interleaved), uint8 like the training items."""
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.images, self.labels = arrays["images"], arrays["labels"]
         self.mask_types = [str(t) for t in arrays["mask_types"]]
         self.resamples = arrays["resamples"]
-        self.mean, self.std = mean, std
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"image": _to_tensor(self.images[i:i + 1], self.mean, self.std),
+        return {"image": torch.from_numpy(np.ascontiguousarray(self.images[i:i + 1])),
                 "label": torch.from_numpy(self.labels[i:i + 1].astype(np.int64)),
                 "mask_type": [self.mask_types[i]],
                 "resamples": torch.from_numpy(self.resamples[i:i + 1].astype(np.int64))}
 
 
 def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Concatenate per-item stacks: image [2B,3,S,S], label [2B], mask_type list of 2B strings ('real' for
-    real images), resamples [2B] (how often the fake's mask was redrawn)."""
+    """Concatenate per-item stacks: image uint8 [2B,S,S,3], label [2B], mask_type list of 2B strings ('real'
+    for real images), resamples [2B] (how often the fake's mask was redrawn)."""
     return {"image": torch.cat([it["image"] for it in items]),
             "label": torch.cat([it["label"] for it in items]),
             "mask_type": [t for it in items for t in it["mask_type"]],
@@ -247,7 +242,7 @@ class PseudoFakeDataModule(pl.LightningDataModule):
         keep_freed_buffers()
         if self.train_set is None:
             train_videos, _ = split_videos(self.train_caches, self.val_caches)
-            self.train_set = PseudoFakeTrainSet(index_frames(train_videos), self.blend, self.mean, self.std, self.seed)
+            self.train_set = PseudoFakeTrainSet(index_frames(train_videos), self.blend, self.seed)
         if self.val_set is None:
             self.prepare_data()
             arrays = load_npz(self.val_path)
@@ -255,7 +250,7 @@ class PseudoFakeDataModule(pl.LightningDataModule):
             if arrays["images"].shape[1:] != (size, size, 3):
                 raise ValueError(f"{self.val_path} holds {list(arrays['images'].shape[1:])} images, expected "
                                  f"[{size},{size},3]; delete {self.val_dir} (a stale key) and rerun")
-            self.val_set = PseudoFakeValSet(arrays, self.mean, self.std)
+            self.val_set = PseudoFakeValSet(arrays)
 
     def preview_samples(self, count: int, epoch: int) -> list[PseudoFake]:
         """`count` pseudo-fakes from training frames, fixed per (seed, epoch), for the preview callback."""
@@ -285,3 +280,8 @@ class PseudoFakeDataModule(pl.LightningDataModule):
         """The fixed validation set in 2 * pairs_per_batch image batches, in file order."""
         assert self.val_set is not None, "call setup() first"
         return self._loader(self.val_set, 2 * self.pairs_per_batch, None, drop_last=False)
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """On the training device: uint8 image [2B,S,S,3] -> normalised float32 [2B,3,S,S]."""
+        device = batch["image"].device
+        return {**batch, "image": normalize_images(batch["image"], self.mean.to(device), self.std.to(device))}

@@ -38,11 +38,13 @@ def module(cache, val_dir: Path, num_workers: int = 0, val_caches=None, seed: in
 def epoch_batches(dm: PseudoFakeDataModule, epoch: int) -> list[dict]:
     loader = dm.train_dataloader()
     loader.sampler.set_epoch(epoch)
-    return list(loader)
+    return [dm.on_after_batch_transfer(batch, 0) for batch in loader]
 
 
 def test_train_batches_hold_real_fake_pairs_normalised(cache, tmp_path):
     dm = module(cache, tmp_path / "val")
+    raw = next(iter(dm.train_dataloader()))  # what crosses from the loader workers: uint8, channels last
+    assert raw["image"].dtype == torch.uint8 and raw["image"].shape == (2 * PAIRS, SIZE, SIZE, 3)
     batches = epoch_batches(dm, 0)
     assert len(batches) == 9 // PAIRS  # 3 training videos x 3 frames; val/test videos stay out
     for batch in batches:
