@@ -17,21 +17,33 @@ from tests.test_extractor import TINY, one_thread  # noqa: F401  (autouse fixtur
 cuda = pytest.mark.gpu
 
 
-def fit_on_gpu(tmp_path, precision: str, steps: int = 4, **kw) -> tuple[FeatureExtractor, pl.Trainer]:
+class SeenDevices(pl.Callback):
+    """Device types of the module and of each batch during training steps (Lightning moves the module back
+    to the CPU when fit ends)."""
+
+    def __init__(self) -> None:
+        self.types: set[str] = set()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.types |= {pl_module.device.type, batch["image"].device.type}
+
+
+def fit_on_gpu(tmp_path, precision: str, steps: int = 4, **kw) -> tuple[FeatureExtractor, pl.Trainer, set[str]]:
     pl.seed_everything(0)
     model = FeatureExtractor(backbone=TINY, lr=0.05, epochs=10, image_size=64, **kw)
+    seen = SeenDevices()
     trainer = pl.Trainer(accelerator="gpu", devices=1, precision=precision, max_steps=steps, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
-                         benchmark=True, default_root_dir=str(tmp_path))
+                         benchmark=True, default_root_dir=str(tmp_path), callbacks=[seen])
     trainer.fit(model, synthetic_loader(steps, 16, 64))
-    return model, trainer
+    return model, trainer, seen.types
 
 
 @cuda
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed", "32-true"])
 def test_sam_trains_on_cuda(tmp_path, precision):
-    model, trainer = fit_on_gpu(tmp_path, precision, channels_last=True)
-    assert model.device.type == "cuda" and trainer.global_step >= 3  # fp16 may skip its first overflowing step
+    model, trainer, seen = fit_on_gpu(tmp_path, precision, channels_last=True)
+    assert seen == {"cuda"} and trainer.global_step >= 3  # fp16 may skip its first overflowing step
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     conv = model.backbone.conv_stem.weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
@@ -41,14 +53,14 @@ def test_sam_trains_on_cuda(tmp_path, precision):
 
 @cuda
 def test_compiled_backbone_trains_and_keeps_plain_state_dict_keys(tmp_path):
-    model, trainer = fit_on_gpu(tmp_path, "bf16-mixed", steps=3, channels_last=True, compile=True)
+    model, trainer, _ = fit_on_gpu(tmp_path, "bf16-mixed", steps=3, channels_last=True, compile=True)
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     assert all(not k.startswith("_orig_mod") and "._orig_mod" not in k for k in model.state_dict())
 
 
 @cuda
 def test_export_on_gpu_loads_on_cpu_and_gpu_alike(tmp_path):
-    model, _ = fit_on_gpu(tmp_path, "bf16-mixed", steps=2)
+    model, _, _ = fit_on_gpu(tmp_path, "bf16-mixed", steps=2)
     export_extractor(model, tmp_path / "art")
     x = torch.randn(4, 3, 64, 64)
     cpu_logit, _ = load_extractor(tmp_path / "art")(x)

@@ -9,11 +9,13 @@ Sharpen kernel as a box blur plus a weighted sum.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import albumentations as A
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no version check over the network on import
+import albumentations as A  # noqa: E402
 import cv2
 import numpy as np
 
