@@ -96,6 +96,7 @@ def _upsample(patch: np.ndarray, x: int, y: int, small: int, size: int
 
 
 def _transform(image: np.ndarray, color: dict | None, detail: dict | None) -> np.ndarray:
+    """`image` with the drawn colour change, then the sharpness/downscale change (either may be None)."""
     if color is not None:
         image = transforms.apply_color(image, color)
     if detail is not None:
@@ -185,12 +186,12 @@ def _upscale(blend: _Blend, size: int) -> _Blend:
     return _Blend(real, fake, mask, box, (blend.points + 0.5) * np.float32(r) - 0.5, blend.mask_type, blend.params)
 
 
+MIN_WORK = 32  # smallest working size of a downscaled blend
+
+
 def working_size(size: int, down: float | None) -> int:
     """The even size at which a blend is made: the output size, or the robustness downscale's size."""
     return size if down is None else max(2 * round(size * down / 2), MIN_WORK)
-
-
-MIN_WORK = 32  # smallest working size of a downscaled blend
 
 
 def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: BlendConfig

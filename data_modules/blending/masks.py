@@ -83,7 +83,9 @@ def fill_hulls(shape: tuple[int, int], polygons: list[np.ndarray], scale: float)
 def _identity_map(rows: int, cols: int) -> np.ndarray:
     """Pixel (x, y) coordinates [rows, cols, 2] float32, built once per size."""
     ys, xs = np.mgrid[:rows, :cols].astype(np.float32)
-    return np.dstack([xs, ys])
+    grid = np.dstack([xs, ys])
+    grid.flags.writeable = False
+    return grid
 
 
 def elastic_warp(mask: np.ndarray, std: float, spacing: float, rng: np.random.Generator) -> np.ndarray:
@@ -138,8 +140,10 @@ def blur_stages(hull: np.ndarray, k1: int, k2: int) -> tuple[np.ndarray, int, in
 @cache
 def _gaussian(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column and row taps of OpenCV's default k x k Gaussian, the row taps scaled by 1/255 (uint8 input)."""
-    taps = cv2.getGaussianKernel(k, 0, cv2.CV_32F)
-    return taps, taps * np.float32(1 / 255)
+    column = cv2.getGaussianKernel(k, 0, cv2.CV_32F)
+    row = column * np.float32(1 / 255)
+    column.flags.writeable = row.flags.writeable = False
+    return column, row
 
 
 @cache
