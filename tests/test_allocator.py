@@ -49,7 +49,7 @@ def test_tuned_heap_reuses_freed_frame_sized_buffers():
     assert default > 20 * max(tuned, 1.0)
 
 
-def test_reference_timing_needs_a_diffake_checkout(tmp_path, monkeypatch):
+def test_reference_timing_needs_a_difffake_checkout(tmp_path, monkeypatch):
     monkeypatch.delenv("DIFFFAKE_REFERENCE", raising=False)
     assert bench_blend.reference_generator() is None
     monkeypatch.setenv("DIFFFAKE_REFERENCE", str(tmp_path))
