@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -68,31 +69,24 @@ def blend_config(**overrides) -> BlendConfig:
     return BlendConfig.from_cfg(node, SIZE)
 
 
-def time_calls(frames: np.ndarray, landmarks: np.ndarray, cfg: BlendConfig, rng: np.random.Generator,
-               start: int, count: int) -> list[float]:
-    """CPU milliseconds of `count` generator calls, cycling over the frames from index `start`."""
+def cpu_ms(call: Callable[[int], object], start: int, count: int) -> list[float]:
+    """CPU milliseconds of call(i) for i in start .. start + count - 1 (this thread only)."""
     times = []
     for i in range(start, start + count):
         begin = time.thread_time_ns()
-        make_pseudo_fake(frames[i % len(frames)], landmarks[i % len(frames)], rng, cfg)
+        call(i)
         times.append((time.thread_time_ns() - begin) / 1e6)
     return times
 
 
-def time_floor(frames: np.ndarray, landmarks: np.ndarray, start: int, count: int) -> list[float]:
-    """CPU ms of the unavoidable kernels alone (face crop, hull fill, one blur, one blend at SIZE): the
-    machine's floor, which bench/README.md puts at about 1 ms where the reference took 11.2 ms."""
-    times = []
-    for i in range(start, start + count):
-        frame, points = frames[i % len(frames)], landmarks[i % len(frames)]
-        begin = time.thread_time_ns()
-        face, moved = crop_face(frame, points, SIZE)
-        hull = np.zeros((SIZE, SIZE), np.uint8)
-        cv2.fillConvexPoly(hull, cv2.convexHull(moved.astype(np.int32)), 255)
-        weight = cv2.GaussianBlur(hull, (15, 15), 0).astype(np.float32) * np.float32(1 / 255)
-        cv2.blendLinear(face, face[::-1].copy(), 1.0 - weight, weight)
-        times.append((time.thread_time_ns() - begin) / 1e6)
-    return times
+def floor_kernels(frame: np.ndarray, points: np.ndarray) -> None:
+    """The unavoidable kernels alone (face crop, hull fill, one blur, one blend at SIZE): the machine's floor,
+    which bench/README.md puts at about 1 ms where the reference took 11.2 ms."""
+    face, moved = crop_face(frame, points, SIZE)
+    hull = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(moved.astype(np.int32)), 255)
+    weight = cv2.GaussianBlur(hull, (15, 15), 0).astype(np.float32) * np.float32(1 / 255)
+    cv2.blendLinear(face, face[::-1].copy(), 1.0 - weight, weight)
 
 
 def reference_generator() -> Callable[[np.ndarray, np.ndarray, np.ndarray], object] | None:
@@ -113,17 +107,6 @@ def reference_generator() -> Callable[[np.ndarray, np.ndarray, np.ndarray], obje
     return make_pseudo_deepfake
 
 
-def time_reference(generate: Callable, frames: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray, start: int,
-                   count: int) -> list[float]:
-    """CPU milliseconds of `count` reference calls, cycling over the frames from index `start`."""
-    times = []
-    for i in range(start, start + count):
-        begin = time.thread_time_ns()
-        generate(frames[i % len(frames)], boxes[i % len(frames)], landmarks[i % len(frames)])
-        times.append((time.thread_time_ns() - begin) / 1e6)
-    return times
-
-
 def page_faults_per_call(frames: np.ndarray, landmarks: np.ndarray, cfg: BlendConfig, count: int = 200) -> float:
     """Minor page faults per generator call: fresh pages the heap had to map (data_modules/allocator.py)."""
     rng = np.random.default_rng(1)
@@ -135,11 +118,12 @@ def page_faults_per_call(frames: np.ndarray, landmarks: np.ndarray, cfg: BlendCo
 
 def interleaved(frames: np.ndarray, landmarks: np.ndarray, cfg: BlendConfig, timers: tuple[Callable, ...] = ()
                 ) -> list[np.ndarray]:
-    """Generator, floor and each extra `timers(start, count)` timings in alternating blocks, so all see the
+    """Generator, floor and each extra `timers(start, count)` (CPU ms per call) timings in alternating blocks, so all see the
     same machine load (a shared VM's speed drifts within a minute); warm-up calls are discarded."""
     rng = np.random.default_rng(0)
-    blocks = (lambda start, count: time_calls(frames, landmarks, cfg, rng, start, count),
-              lambda start, count: time_floor(frames, landmarks, start, count), *timers)
+    n = len(frames)
+    blocks = (partial(cpu_ms, lambda i: make_pseudo_fake(frames[i % n], landmarks[i % n], rng, cfg)),
+              partial(cpu_ms, lambda i: floor_kernels(frames[i % n], landmarks[i % n])), *timers)
     for timer in blocks:
         timer(0, WARMUP)
     times: list[list[float]] = [[] for _ in blocks]
@@ -156,7 +140,8 @@ def run() -> list[tuple[str, float, str]]:
     with np.load(bench_file(), allow_pickle=False) as data:
         frames, landmarks, boxes = data["frames"], data["landmarks68"].astype(np.float32), data["bbox_xywh"]
     reference = reference_generator()
-    extra = (lambda start, count: time_reference(reference, frames, boxes, landmarks, start, count),) if reference else ()
+    n = len(frames)
+    extra = (partial(cpu_ms, lambda i: reference(frames[i % n], boxes[i % n], landmarks[i % n])),) if reference else ()
     with one_core_one_thread():
         ms, floor, *measured = interleaved(frames, landmarks, blend_config(), extra)
         worst, _ = interleaved(frames, landmarks, blend_config(jpeg={"p": 1.0}, downscale={"p": 1.0}))
