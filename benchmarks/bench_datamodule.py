@@ -13,8 +13,9 @@ from omegaconf import OmegaConf
 
 from benchmarks.bench_blend import SIZE, bench_file
 from data_modules.blending import crop_face
-from data_modules.cache import FaceCache, FaceTrack, IndexRow, VideoRecord
+from data_modules.cache import FaceCache, FaceTrack
 from data_modules.pseudo_fake import PseudoFakeDataModule
+from data_modules.records import IndexRow, VideoRecord
 from src.config import CONFIG_DIR
 
 GPU = False

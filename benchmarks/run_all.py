@@ -11,7 +11,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from src.utils.artifacts import atomic_write_json
+from data_modules.io import atomic_write_json
 
 BENCH_DIR = Path(__file__).resolve().parent
 

@@ -16,61 +16,16 @@ import io
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from src.utils.artifacts import atomic_save_npz, atomic_write_bytes, atomic_write_json, load_npz
+from data_modules.io import atomic_save_npz, atomic_write_bytes, atomic_write_json, load_npz
+from data_modules.records import INDEX_FIELDS, IndexRow, VideoRecord, select_rows
 
 NUM_LANDMARKS = 68
-REAL, FAKE = 0, 1
-STATUS_OK, STATUS_SKIPPED = "ok", "skipped"
-
-
-@dataclass(frozen=True)
-class VideoRecord:
-    """One video as a dataset adapter yields it. video_id is `dataset/manipulation/compression/video`."""
-
-    video_id: str
-    path: str
-    label: int
-    dataset: str
-    manipulation: str
-    compression: str
-    split: str
-    source_id: str = ""
-    target_id: str = ""
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    """One row of a dataset's index.csv: the record plus what preprocessing made of it."""
-
-    video_id: str
-    label: int
-    dataset: str
-    manipulation: str
-    compression: str
-    split: str
-    num_frames: int
-    status: str
-    reason: str
-    path: str
-    source_id: str = ""
-    target_id: str = ""
-
-    @classmethod
-    def from_record(cls, record: VideoRecord, num_frames: int, status: str, reason: str = "") -> IndexRow:
-        """Index row for `record` after preprocessing."""
-        return cls(video_id=record.video_id, label=record.label, dataset=record.dataset,
-                   manipulation=record.manipulation, compression=record.compression, split=record.split,
-                   num_frames=num_frames, status=status, reason=reason, path=record.path,
-                   source_id=record.source_id, target_id=record.target_id)
-
-
-INDEX_FIELDS = [f.name for f in fields(IndexRow)]
 
 
 @dataclass
@@ -204,12 +159,8 @@ class FaceCache:
         if not path.is_file():
             raise FileNotFoundError(f"no face-cache index at {path}; run the preprocess stage for this dataset")
         with path.open(newline="") as handle:
-            return [IndexRow(**{**r, "label": int(r["label"]), "num_frames": int(r["num_frames"])})
-                    for r in csv.DictReader(handle)]
+            return [IndexRow.from_strings(r) for r in csv.DictReader(handle)]
 
-    def select(self, split: str | None = None, label: int | None = None, status: str | None = STATUS_OK
-               ) -> list[IndexRow]:
-        """Index rows filtered by split, label and status, in video_id order."""
-        return [r for r in self.read_index()
-                if (split is None or r.split == split) and (label is None or r.label == label)
-                and (status is None or r.status == status)]
+    def select(self, split: str | None = None, label: int | None = None, usable: bool = True) -> list[IndexRow]:
+        """Index rows filtered by split and label (usable ones only unless asked), in video_id order."""
+        return select_rows(self.read_index(), split, label, usable)

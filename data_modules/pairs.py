@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from data_modules.io import atomic_save_npz, atomic_write_json, load_npz
 from src.models.pair_ops import combine
-from src.utils.artifacts import atomic_save_npz, atomic_write_json, load_npz
 
 STRATEGIES = ("paper", "all", "spaced")
 

@@ -9,6 +9,7 @@ backbone's mean and std on the training device, in `on_after_batch_transfer`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,12 +24,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from data_modules.allocator import keep_freed_buffers
 from data_modules.blending import BlendConfig, PseudoFake, make_pseudo_fake
-from data_modules.cache import FAKE, REAL, FaceCache
+from data_modules.cache import FaceCache
+from data_modules.io import atomic_save_npz, atomic_write_json, load_npz
 from data_modules.normalize import normalize_images
-from src.utils.artifacts import atomic_save_npz, atomic_write_json, load_npz
-from src.utils.logging import get_logger
+from data_modules.records import FAKE, REAL
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 VAL_FILE, VAL_META = "pseudo_val.npz", "meta.json"
 REAL_TYPE = "real"

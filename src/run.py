@@ -11,9 +11,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from data_modules.io import atomic_write_json, atomic_write_text
 from src.config import CONFIG_DIR, CONFIG_NAME, VERSION_BASE, check_group_overrides
 from src.stages import RunContext, UnknownStageError, check_stages, resolve_stage
-from src.utils.artifacts import ArtifactStore, atomic_write_json, atomic_write_text
+from src.utils.artifacts import ArtifactStore
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)

@@ -15,13 +15,14 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from data_modules.blending import crop_face
+from data_modules.io import atomic_write_json
 from data_modules.preprocess import build_detector, extract_track, sample_frames
 from data_modules.sources.common import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from src.evaluation.run_scorer import RunScorer
 from src.models.extractor import FeatureExtractor, load_extractor
 from src.stages.embed import FrameEmbedder
 from src.stages.keys import extractor_key
-from src.utils.artifacts import ArtifactStore, atomic_write_json
+from src.utils.artifacts import ArtifactStore
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)

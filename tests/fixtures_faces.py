@@ -10,7 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data_modules.cache import FaceCache, FaceTrack, IndexRow, VideoRecord
+from data_modules.cache import FaceCache, FaceTrack
+from data_modules.records import IndexRow, VideoRecord
 
 
 def _model_file(name: str) -> str:

@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from src.utils.artifacts import (
-    COMPLETE_MARKER,
-    ArtifactStore,
-    atomic_save_npz,
-    atomic_write_json,
-    config_hash,
-    load_npz,
-)
+from data_modules.io import atomic_save_npz, atomic_write_json, load_npz
+from src.utils.artifacts import COMPLETE_MARKER, ArtifactStore, config_hash
 from tests.conftest import REPO_ROOT
 
 
@@ -97,7 +91,7 @@ def test_atomic_write_killed_midway_keeps_old_file(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(REPO_ROOT)!r})
-        import src.utils.artifacts as a
+        import data_modules.io as a
         def dying_write(handle):
             handle.write('{{"auc": 0.')
             handle.flush()

@@ -88,7 +88,7 @@ def test_bad_inputs_are_counted_with_reasons(messy_root, tmp_path):
     assert summary["frames_without_face"] == 3 + 4 + 3  # partial, noface, tiny (tiny faces are not found)
     assert summary["frames"] == sum(n for _, _, n in status.values()) == 24 + status["several"][2]
     cache = open_face_cache(store, data_cfg(messy_root), OmegaConf.create(FACE))
-    assert [r.video_id for r in cache.select(status="ok")] == sorted(v for v, r in index.items() if r["status"] == "ok")
+    assert [r.video_id for r in cache.select()] == sorted(v for v, r in index.items() if r["status"] == "ok")
     faces = cache.read_faces("folder/real/raw/partial")
     assert list(faces.frame_indices) == [0, 2, 4] and list(faces.skipped_frames) == [1, 3, 5]
     assert set(faces.skipped_reasons) == {"no face"}

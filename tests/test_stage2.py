@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from data_modules.cache import IndexRow
 from data_modules.pairs import EmbeddingTable, save_rows
+from data_modules.records import IndexRow
 from src.config import compose_config
 from src.evaluation.run_scorer import RunScorer
 from src.run import run_stages

@@ -4,6 +4,7 @@ fake/<method>/<clip>.mp4 and splits.json; manifest.json, written last, marks a f
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,10 +16,9 @@ from data_modules.demo.motion import Drift, Lighting, Sensor, camera_path, warp_
 from data_modules.demo.photos import Identity, load_identities
 from data_modules.demo.swap import BLENDS, swap_face, triangulate, yaw_proxy
 from data_modules.demo.video_io import write_video
-from src.utils.artifacts import atomic_write_json, config_hash
-from src.utils.logging import get_logger
+from data_modules.io import atomic_write_json, stable_hash
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 MANIFEST, BUILDING, SPLITS = "manifest.json", ".building.json", "splits.json"
 FAKE_METHOD = "landmark_swap"
@@ -52,7 +52,7 @@ class DemoOptions:
 
     def key(self) -> str:
         """Hash of everything that shapes the media."""
-        return config_hash(asdict(self), VERSION)
+        return stable_hash(asdict(self), VERSION)
 
 
 @dataclass(frozen=True)

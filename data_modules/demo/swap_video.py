@@ -8,6 +8,7 @@ folder-layout dataset (real/ + fake/landmark_swap/) for `experiment=folder`.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -16,11 +17,10 @@ import numpy as np
 from data_modules.demo.landmarks import largest_face
 from data_modules.demo.swap import BLENDS, swap_face, triangulate
 from data_modules.demo.video_io import read_frames, write_video
+from data_modules.io import atomic_write_json
 from data_modules.sources.common import VIDEO_EXTENSIONS
-from src.utils.artifacts import atomic_write_json
-from src.utils.logging import get_logger
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 def source_face(path: Path, max_frames: int = 50) -> tuple[np.ndarray, np.ndarray]:

@@ -6,14 +6,14 @@ every test_data entry (datasets_in_run), exactly as the `preprocess` stage of sr
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from src.config import check_group_overrides, compose_config
 from src.stages.keys import datasets_in_run
 from src.utils.artifacts import ArtifactStore
-from src.utils.logging import get_logger
 
-log = get_logger("data_modules.preprocess")
+log = logging.getLogger("data_modules.preprocess")
 
 
 def main(argv: list[str] | None = None) -> int:

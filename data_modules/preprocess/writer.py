@@ -7,6 +7,7 @@ killed run resumes where it stopped and videos already cached are never redone o
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from collections import Counter
@@ -22,16 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from data_modules.cache import STATUS_OK, STATUS_SKIPPED, FaceCache, IndexRow, VideoRecord
+from data_modules.cache import FaceCache
+from data_modules.io import atomic_write_json
 from data_modules.preprocess.detectors import FaceDetector, build_detector, check_face_config
 from data_modules.preprocess.frames import VideoReadError, sample_frames
 from data_modules.preprocess.track import NO_FACE, extract_track
+from data_modules.records import STATUS_OK, STATUS_SKIPPED, IndexRow, VideoRecord
 from data_modules.sources import list_videos
 from src.stages.keys import face_cache_key
-from src.utils.artifacts import ArtifactStore, atomic_write_json
-from src.utils.logging import get_logger
+from src.utils.artifacts import ArtifactStore
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 _DETECTORS: dict[str, FaceDetector] = {}
 

@@ -7,6 +7,7 @@ its expected folder layout). Modules are imported lazily, so `demo` loads only w
 from __future__ import annotations
 
 import importlib
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,11 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from data_modules.cache import VideoRecord
+from data_modules.records import VideoRecord
 from data_modules.sources.common import DatasetLayoutError
-from src.utils.logging import get_logger
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 ADAPTERS: dict[str, str] = {
     "ffpp": "data_modules.sources.ffpp",

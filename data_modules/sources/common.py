@@ -9,13 +9,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from data_modules.cache import FAKE, REAL, VideoRecord
+from data_modules.records import FAKE, REAL, REAL_MANIPULATION, VideoRecord
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".flv", ".wmv"})
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 SPLITS = ("train", "val", "test")
 RAW = "raw"
-REAL_MANIPULATION = "real"
 
 
 class DatasetLayoutError(ValueError):

@@ -9,8 +9,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from data_modules.cache import VideoRecord
 from data_modules.demo import DemoOptions, build_demo_media
+from data_modules.records import VideoRecord
 from data_modules.sources import folder
 from data_modules.sources.common import options_of
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from data_modules.cache import VideoRecord
+from data_modules.records import REAL_MANIPULATION, VideoRecord
 from data_modules.sources.common import (
-    REAL_MANIPULATION,
     SPLITS,
     DatasetLayoutError,
     dataset_root,
@@ -20,9 +20,8 @@ from data_modules.sources.common import (
     make_record,
     options_of,
 )
-from src.utils.logging import get_logger
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 LAYOUT = """<root>/original_sequences/youtube/<c0|c23|c40>/videos/000.mp4 ...
 <root>/original_sequences/actors/<c>/videos/01__exit_phone_room.mp4 ...   (only for DeepFakeDetection)

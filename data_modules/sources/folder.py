@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from data_modules.cache import VideoRecord
+from data_modules.records import REAL_MANIPULATION, VideoRecord
 from data_modules.sources.common import (
     RAW,
-    REAL_MANIPULATION,
     SPLITS,
     DatasetLayoutError,
     dataset_root,
@@ -23,9 +23,8 @@ from data_modules.sources.common import (
     make_record,
     options_of,
 )
-from src.utils.logging import get_logger
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 LAYOUT = """<root>/real/<name>.mp4 or <root>/real/<name>/<frames>.png ...          real videos (train/val/test)
 <root>/fake/<method>/<name>.mp4 or <root>/fake/<method>/<name>/ ...      fakes (test unless splits.json says)

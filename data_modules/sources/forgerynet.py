@@ -8,10 +8,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from data_modules.cache import VideoRecord
+from data_modules.records import REAL_MANIPULATION, VideoRecord
 from data_modules.sources.common import (
     RAW,
-    REAL_MANIPULATION,
     DatasetLayoutError,
     dataset_root,
     empty_dataset_error,

@@ -10,7 +10,7 @@ import numpy as np
 import pytorch_lightning as pl
 
 from data_modules.blending import PseudoFake
-from src.utils.artifacts import atomic_write_bytes
+from data_modules.io import atomic_write_bytes
 from src.utils.loggers import wandb_run
 from src.utils.logging import get_logger
 

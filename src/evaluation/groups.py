@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-REAL_MANIPULATION = "real"
-
 
 @dataclass(frozen=True)
 class VideoInfo:

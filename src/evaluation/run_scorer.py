@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from data_modules.io import atomic_write_json
 from data_modules.pairs import video_pair_features
 from src.evaluation.fusion import choose_weight, fuse, rank_normalise
 from src.evaluation.metrics import aggregate, roc_auc, threshold_at_fpr
 from src.models.heads import Head, load_head
-from src.utils.artifacts import atomic_write_json
 
 SETTINGS_FILE, CALIBRATION_FILE, HEADS_DIR = "scorer.json", "calibration.json", "heads"
 CLASSIFIER = "classifier"

@@ -22,9 +22,9 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from data_modules.io import atomic_write_bytes, atomic_write_json
 from src.models.backbones import create_backbone
 from src.models.sam import SAM, frozen_bn_stats
-from src.utils.artifacts import atomic_write_bytes, atomic_write_json
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)

@@ -19,9 +19,10 @@ import torch
 from omegaconf import DictConfig
 
 from data_modules.blending import BlendConfig, crop_face, make_pseudo_fake
-from data_modules.cache import REAL, STATUS_OK, FaceCache
+from data_modules.cache import FaceCache
 from data_modules.normalize import normalize_images
 from data_modules.pairs import EmbeddingTable, save_rows, video_rng
+from data_modules.records import REAL, STATUS_OK
 from src.stages import RunContext
 from src.stages.keys import datasets_in_run, embedding_key, extractor_key, open_face_cache
 from src.utils.logging import get_logger

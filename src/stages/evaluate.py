@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from data_modules.cache import STATUS_OK
 from data_modules.pairs import EmbeddingTable, load_rows
+from data_modules.records import STATUS_OK
 from src.evaluation.groups import VideoInfo, evaluation_groups
 from src.evaluation.metrics import detection_metrics
 from src.evaluation.reports import (

@@ -11,8 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from data_modules.cache import REAL, STATUS_OK
 from data_modules.pairs import EmbeddingTable, build_pairs, load_rows
+from data_modules.records import REAL, STATUS_OK
 from src.config import CONFIG_DIR
 from src.evaluation.run_scorer import RunScorer
 from src.models.heads import build_head

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from omegaconf import DictConfig, ListConfig, OmegaConf
-
+from data_modules.io import atomic_write_json, stable_hash
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -23,60 +19,9 @@ COMPLETE_MARKER = "_COMPLETE.json"
 PARTIAL_SUFFIX = ".partial"
 
 
-def _plain(value: Any) -> Any:
-    """Resolve OmegaConf containers and paths into JSON-able plain values."""
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def config_hash(*parts: Any, length: int = 12) -> str:
     """Stable short hash of config subtrees (key order never matters)."""
-    blob = json.dumps([_plain(p) for p in parts], sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:length]
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes to `path` through a temp file and a rename."""
-    _atomic_write(path, lambda h: h.write(data), "wb")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to `path` through a temp file and a rename."""
-    _atomic_write(path, lambda h: h.write(text), "w")
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write `obj` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(_plain(obj), indent=2, sort_keys=True, default=str) + "\n")
-
-
-def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Save arrays as an uncompressed .npz (no pickled objects), atomically."""
-    _atomic_write(path, lambda h: np.savez(h, **arrays), "wb")
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Load every array of an .npz written by `atomic_save_npz`, refusing pickled objects."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    return stable_hash(*parts, length=length)
 
 
 class ArtifactStore:

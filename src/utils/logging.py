@@ -1,4 +1,4 @@
-"""Rank-zero Python logging: one logger per module, silent on non-zero ranks."""
+"""Rank-zero Python logging: the root handler drops records on non-zero ranks, for every package's loggers."""
 
 from __future__ import annotations
 
@@ -21,18 +21,24 @@ def global_rank() -> int:
     return 0
 
 
-class _RankZeroFilter(logging.Filter):
+class RankZeroFilter(logging.Filter):
     """Drops records on every process but global rank 0."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return global_rank() == 0
 
 
-def get_logger(name: str) -> logging.Logger:
-    """Return the module logger `name`, logging on rank zero only."""
-    logger = logging.getLogger(name)
-    if not any(isinstance(f, _RankZeroFilter) for f in logger.filters):
-        logger.addFilter(_RankZeroFilter())
-    if not logging.getLogger().handlers:
+def setup_logging() -> None:
+    """Configure the root logger once (INFO, one format) with the rank-zero filter on each of its handlers."""
+    root = logging.getLogger()
+    if not root.handlers:
         logging.basicConfig(level=logging.INFO, format=_FORMAT)
-    return logger
+    for handler in root.handlers:
+        if not any(isinstance(f, RankZeroFilter) for f in handler.filters):
+            handler.addFilter(RankZeroFilter())
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The module logger `name`, with the root logging set up."""
+    setup_logging()
+    return logging.getLogger(name)

@@ -12,7 +12,7 @@ import numpy as np
 from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
-from src.utils.artifacts import atomic_write_bytes, atomic_write_json
+from data_modules.io import atomic_write_bytes, atomic_write_json
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)

@@ -1,0 +1,83 @@
+"""File I/O every layer shares: atomic writes, npz without pickle, config values as plain JSON data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+
+def to_plain(value: Any) -> Any:
+    """OmegaConf containers, mappings, sequences and paths as JSON-able dicts, lists and strings."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, Mapping):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _top_level(value: Any) -> Any:
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return str(value) if isinstance(value, Path) else value
+
+
+def stable_hash(*parts: Any, length: int = 12) -> str:
+    """Short SHA-256 of config parts, the same on every machine (key order never matters).
+
+    Only each part's top level is converted (a config object nested in a plain dict hashes by its text), so
+    the keys of artifacts already on disk stay valid."""
+    blob = json.dumps([_top_level(p) for p in parts], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes to `path` through a temp file and a rename."""
+    _atomic_write(path, lambda h: h.write(data), "wb")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to `path` through a temp file and a rename."""
+    _atomic_write(path, lambda h: h.write(text), "w")
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Write `obj` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(to_plain(obj), indent=2, sort_keys=True, default=str) + "\n")
+
+
+def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Save arrays as an uncompressed .npz (no pickled objects), atomically."""
+    _atomic_write(path, lambda h: np.savez(h, **arrays), "wb")
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Load every array of an .npz written by `atomic_save_npz`, refusing pickled objects."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
