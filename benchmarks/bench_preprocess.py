@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 from omegaconf import OmegaConf
 
-from data_modules.preprocess import build_face_cache
-from src.utils.artifacts import ArtifactStore
+from src.artifacts.faces import build_face_cache
+from src.artifacts.store import ArtifactStore
+from src.config import compose_config
 
 GPU = False
 VIDEOS, FRAMES_PER_CLIP, SAMPLED = 12, 48, 32
@@ -80,13 +81,12 @@ def run() -> list[tuple[str, float, str]]:
         write_clips(root, source_frames())
         data = OmegaConf.create({"name": "bench", "adapter": "folder", "root": str(root),
                                  "frames_per_video": SAMPLED, "options": {}})
-        face = OmegaConf.load(Path(__file__).resolve().parents[1] / "experiments" / "face" / "dlib.yaml")
-        face.num_workers = 2
+        face = compose_config(["face=dlib", "face.num_workers=2"]).face
         start, cpu = time.perf_counter(), children_cpu_seconds()
-        summary = build_face_cache(data, face, ArtifactStore(Path(tmp) / "artifacts"))
+        summary = build_face_cache(ArtifactStore(Path(tmp) / "artifacts"), data, face).summary
         seconds, cpu = time.perf_counter() - start, children_cpu_seconds() - cpu
-    if summary["ok"] != VIDEOS:
+    if summary.ok != VIDEOS:
         raise RuntimeError(f"benchmark videos were not all cached: {summary}")
-    frames = summary["frames_sampled"]
+    frames = summary.frames_sampled
     return [("preprocess_fps", frames / seconds, "frames/s"), ("preprocess_peak_rss", peak_rss_mb(), "MB"),
             ("preprocess_cpu_per_frame", 1000 * cpu / frames, "ms")]

@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 from sklearn.metrics import roc_auc_score
 
 from src.config import CONFIG_DIR
-from src.models.heads import build_head
-from src.models.pair_ops import OP_NAMES, combine
+from src.models.differential.heads import build_head
+from src.models.differential.operators import OP_NAMES, combine
 
 VIDEOS, PAIRS, DIM, SEED = 720, 32, 1792, 0
 

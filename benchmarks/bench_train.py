@@ -13,12 +13,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from src.config import CONFIG_DIR
-from src.models.backbones import backbone_data_config
-from src.models.extractor import FeatureExtractor
+from data_modules.io import to_plain
+from src.config import compose_config
+from src.models.extractor.backbones import backbone_data_config
+from src.models.extractor.lightning import ExtractorModule, OptimSettings
+from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet
 
 GPU = False
 WARMUP, STEPS, BATCH = 1, 3, 16
@@ -73,16 +74,16 @@ class Throughput(pl.Callback):
 
 
 def backbone_cfg(option: str, **overrides: Any) -> dict[str, Any]:
-    """experiments/backbone/<option>.yaml as a dict, with overrides."""
-    return {**OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "backbone" / f"{option}.yaml")), **overrides}
+    """The composed `backbone=<option>` config group as a dict, with overrides."""
+    return {**to_plain(compose_config([f"backbone={option}"]).backbone), **overrides}
 
 
 def measure(backbone: Mapping[str, Any], loader: DataLoader, trainer_kwargs: Mapping[str, Any], warmup: int,
-            steps: int, datamodule: pl.LightningDataModule | None = None, **model_kwargs: Any) -> float:
-    """Train the real FeatureExtractor (SAM unless overridden) for warmup + steps batches; images/s."""
-    data = backbone_data_config(backbone)
-    model = FeatureExtractor(backbone=dict(backbone), image_size=data["image_size"], mean=data["mean"],
-                             std=data["std"], **model_kwargs)
+            steps: int, datamodule: pl.LightningDataModule | None = None, channels_last: bool = False,
+            compile: bool = False) -> float:
+    """Train the real extractor with SAM for warmup + steps batches; images/s."""
+    spec = ExtractorSpec.from_config(backbone, backbone_data_config(backbone), channels_last)
+    model = ExtractorModule(FeatureExtractorNet.build(spec), OptimSettings(), compile=compile)
     meter = Throughput(warmup)
     with TemporaryDirectory() as tmp:
         trainer = pl.Trainer(max_steps=warmup + steps, limit_val_batches=0, logger=False, enable_checkpointing=False,

@@ -9,6 +9,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from data_modules.registry import UnknownNameError
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "experiments"
 CONFIG_NAME = "run"
 VERSION_BASE = "1.3"
@@ -25,8 +27,8 @@ def config_groups() -> list[str]:
     return sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name != "hydra")
 
 
-def check_group_overrides(overrides: list[str]) -> str | None:
-    """One-line error for an override that names a missing group option, else None."""
+def check_group_overrides(overrides: list[str]) -> None:
+    """Raise UnknownNameError (one line, naming the valid choices) for an override naming a missing option."""
     groups = set(config_groups())
     for override in overrides:
         if "=" not in override or override.startswith("hydra"):
@@ -40,8 +42,7 @@ def check_group_overrides(overrides: list[str]) -> str | None:
         choices = group_choices(key)
         for option in value.split(","):  # multirun sweeps list options with commas
             if option not in choices:
-                return f"error: unknown {key} '{option}'; valid choices: {', '.join(choices) or '(none)'}"
-    return None
+                raise UnknownNameError(f"unknown {key} '{option}'; valid choices: {', '.join(choices) or '(none)'}")
 
 
 def compose_config(overrides: list[str] | None = None, output_dir: Path | None = None) -> DictConfig:
@@ -60,3 +61,13 @@ def compose_config(overrides: list[str] | None = None, output_dir: Path | None =
     with open_dict(cfg):
         del cfg["hydra"]
     return cfg
+
+
+def datasets_in_run(cfg: DictConfig) -> list[DictConfig]:
+    """The training dataset followed by every extra test dataset, without duplicates by name."""
+    seen, out = set(), []
+    for data in [cfg.data, *cfg.get("test_data", {}).values()]:
+        if data.name not in seen:
+            seen.add(data.name)
+            out.append(data)
+    return out

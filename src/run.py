@@ -12,9 +12,10 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from data_modules.io import atomic_write_json, atomic_write_text
+from data_modules.registry import UnknownNameError
+from src.artifacts.store import ArtifactStore
 from src.config import CONFIG_DIR, CONFIG_NAME, VERSION_BASE, check_group_overrides
-from src.stages import RunContext, UnknownStageError, check_stages, resolve_stage
-from src.utils.artifacts import ArtifactStore
+from src.stages import STAGES, RunContext, check_stages
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -46,7 +47,7 @@ def run_stages(cfg: DictConfig) -> dict[str, Any]:
         for name in cfg.stages:
             log.info("stage %s: start", name)
             start = time.perf_counter()
-            outcome = resolve_stage(name)(ctx) or {}
+            outcome = STAGES.get(name)(ctx) or {}
             outcome["seconds"] = round(time.perf_counter() - start, 3)
             results["stages"][name] = outcome
             atomic_write_json(run_dir / "results.json", results)
@@ -61,16 +62,17 @@ def _hydra_main(cfg: DictConfig) -> None:
     """Hydra task: run the stages; config errors exit 2 with one line."""
     try:
         run_stages(cfg)
-    except UnknownStageError as err:
+    except UnknownNameError as err:
         sys.stderr.write(f"error: {err}\n")
         sys.exit(2)
 
 
 def main() -> None:
     """Check group options first so a typo gets one line naming the valid choices, then hand over to Hydra."""
-    problem = check_group_overrides(sys.argv[1:])
-    if problem:
-        sys.stderr.write(f"{problem}\n")
+    try:
+        check_group_overrides(sys.argv[1:])
+    except UnknownNameError as err:
+        sys.stderr.write(f"error: {err}\n")
         sys.exit(2)
     _hydra_main()
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from data_modules.cli import run_main
+from data_modules.registry import UnknownNameError
 from src.config import CONFIG_DIR, check_group_overrides
 from src.utils.loggers import resolve_wandb_mode
 from src.utils.logging import get_logger
@@ -22,6 +24,7 @@ from src.utils.logging import get_logger
 log = get_logger(__name__)
 
 SWEEP_DIR = CONFIG_DIR / "sweep"
+USAGE = "usage: python -m src.sweep [sweep=grid] [experiment=demo] [dry_run=true] [<group>=<a>,<b>] [key=value ...]"
 AGENT_ARGS = "${args_no_hyphens}"
 
 
@@ -46,10 +49,11 @@ def load_sweep(name: str = "grid") -> SweepSpec:
     spec = SweepSpec(name=raw["name"], experiment=raw["experiment"], metric=dict(raw["metric"]),
                      parameters={k: [str(v) for v in vs] for k, vs in raw["parameters"].items()},
                      overrides=tuple(raw.get("overrides") or ()))
-    problem = check_group_overrides([f"{k}={','.join(v)}" for k, v in spec.parameters.items()]
-                                    + [f"experiment={spec.experiment}"])
-    if problem:
-        raise ValueError(f"{path}: {problem}")
+    try:
+        check_group_overrides([f"{k}={','.join(v)}" for k, v in spec.parameters.items()]
+                              + [f"experiment={spec.experiment}"])
+    except UnknownNameError as err:
+        raise UnknownNameError(f"{path}: {err}") from None
     return spec
 
 
@@ -115,25 +119,27 @@ def run_offline(spec: SweepSpec) -> None:
     _run([sys.executable, "-m", "src.run", *multirun_argv(spec)])
 
 
-def main(argv: list[str] | None = None) -> None:
+def sweep(args: list[str]) -> int:
     """Parse `sweep=`, `dry_run=` and narrowing/overrides, then run online or offline."""
-    args = list(sys.argv[1:] if argv is None else argv)
     name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "grid")
-    dry_run = any(a in ("dry_run=true", "dry_run=True") for a in args)
+    dry_run = any(a.lower() in ("dry_run=true", "dry_run=1") for a in args)
     rest = [a for a in args if not a.startswith(("sweep=", "dry_run="))]
     spec, extra = narrow(load_sweep(name), rest)
-    problem = check_group_overrides(extra)
-    if problem:
-        log.error(problem)
-        sys.exit(2)
+    check_group_overrides(extra)
     mode = resolve_wandb_mode("online")
     log.info("sweep %s: %d runs (%s), W&B %s", spec.name, len(grid(spec)),
              " x ".join(f"{k}: {len(v)}" for k, v in sorted(spec.parameters.items())), mode)
     if dry_run:
         log.info("W&B spec: %s", wandb_spec(spec))
         log.info("multirun: python -m src.run %s", " ".join(multirun_argv(spec)))
-        return
+        return 0
     (run_online if mode == "online" else run_offline)(spec)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (`difffake-sweep`)."""
+    run_main(sweep, USAGE, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from data_modules.io import atomic_save_npz, atomic_write_json, load_npz
-from src.utils.artifacts import COMPLETE_MARKER, ArtifactStore, config_hash
+from src.artifacts.store import COMPLETE_MARKER, ArtifactStore, config_hash
 from tests.conftest import REPO_ROOT
 
 
@@ -71,7 +71,7 @@ def test_build_killed_midway_is_not_done(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(REPO_ROOT)!r})
-        from src.utils.artifacts import ArtifactStore
+        from src.artifacts.store import ArtifactStore
         store = ArtifactStore({str(tmp_path)!r})
         with store.build("faces", "k") as work:
             (work / "half.bin").write_bytes(b"x" * 1000)

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 from skimage.data import chelsea
 
-from src.models.backbones import (
+from src.models.extractor.backbones import (
     WeightsUnavailableError,
     backbone_data_config,
     create_backbone,

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from data_modules.registry import UnknownNameError
 from src.config import CONFIG_DIR, check_group_overrides, compose_config, config_groups, group_choices
 
 GROUP_OPTIONS = [(g, o) for g in config_groups() for o in group_choices(g) if g not in ("sweep", "experiment")]
@@ -52,7 +53,9 @@ def test_paths_follow_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 
 def test_group_override_check_names_valid_choices() -> None:
-    assert check_group_overrides(["head=gmm", "seed=3", "pair_op=abs,sq"]) is None
-    message = check_group_overrides(["head=svdd"])
-    assert message == "error: unknown head 'svdd'; valid choices: deep_svdd, gmm, ocsvm"
-    assert "unknown pair_op 'cubic'" in check_group_overrides(["pair_op=abs,cubic"])
+    check_group_overrides(["head=gmm", "seed=3", "pair_op=abs,sq"])
+    with pytest.raises(UnknownNameError) as err:
+        check_group_overrides(["head=svdd"])
+    assert str(err.value) == "unknown head 'svdd'; valid choices: deep_svdd, gmm, ocsvm"
+    with pytest.raises(UnknownNameError, match="unknown pair_op 'cubic'"):
+        check_group_overrides(["pair_op=abs,cubic"])

@@ -1,4 +1,4 @@
-"""FeatureExtractor on CPU: SAM/AdamW learn, one batch overfits, AMP works, the LR schedule steps,
+"""ExtractorModule (training) around FeatureExtractorNet on CPU: SAM/AdamW learn, one batch overfits, AMP works, the LR schedule steps,
 checkpoints load with weights_only=True, and a resumed run equals an uninterrupted one."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from skimage.data import astronaut
 from torch.utils.data import DataLoader, Dataset
 
-from src.models.extractor import FeatureExtractor, decay_factor, export_extractor, load_extractor
-from src.models.sam import SAM
+from src.models.extractor.lightning import ExtractorModule, OptimSettings, decay_factor
+from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet, load_extractor, save_extractor
+from src.models.extractor.sam import SAM
 
 SIZE = 64
 MEAN, STD = [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
@@ -55,10 +56,9 @@ def loader(n: int = 32, batch: int = 16, seed: int = 0) -> DataLoader:
     return DataLoader(CropsWithBlends(n, seed), batch_size=batch, shuffle=False, num_workers=0)
 
 
-def tiny_model(**kw) -> FeatureExtractor:
-    args = {"backbone": TINY, "optimizer": "sam", "lr": 0.05, "epochs": 4, "image_size": SIZE, "mean": MEAN,
-            "std": STD, **kw}
-    return FeatureExtractor(**args)
+def tiny_model(channels_last: bool = False, **optim) -> ExtractorModule:
+    spec = ExtractorSpec(backbone=TINY, image_size=SIZE, mean=MEAN, std=STD, channels_last=channels_last)
+    return ExtractorModule(FeatureExtractorNet.build(spec), OptimSettings(**{"lr": 0.05, "epochs": 4, **optim}))
 
 
 def trainer(tmp_path: Path, epochs: int, **kw) -> pl.Trainer:
@@ -77,7 +77,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def batch_loss(model: FeatureExtractor, batch: dict) -> tuple[float, float]:
+def batch_loss(model: ExtractorModule, batch: dict) -> tuple[float, float]:
     """Loss and accuracy of `batch` in eval mode; the module is left in train mode."""
     model.eval()
     with torch.no_grad():
@@ -92,7 +92,7 @@ def test_forward_returns_logit_and_embedding():
     torch.manual_seed(0)
     model = tiny_model().eval()
     logit, emb = model(torch.randn(3, 3, SIZE, SIZE))
-    assert logit.shape == (3,) and emb.shape == (3, model.embed_dim) and model.embed_dim == 256
+    assert logit.shape == (3,) and emb.shape == (3, model.net.embed_dim) and model.net.embed_dim == 256
 
 
 class StepLosses(pl.Callback):
@@ -133,7 +133,7 @@ def test_sam_restores_weights_and_updates_under_bf16_autocast(tmp_path):
     assert isinstance(opt, SAM) and not opt._offsets  # not left perturbed
     assert opt.state and all("momentum_buffer" in s for s in opt.state.values())
     changed = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, start[k])]
-    assert "head.weight" in changed and any(k.startswith("backbone.conv_stem") for k in changed)
+    assert "net.head.weight" in changed and any(k.startswith("net.backbone.conv_stem") for k in changed)
     assert math.isfinite(t.callback_metrics["train/loss"].item())
 
 
@@ -141,19 +141,19 @@ def test_fp16_scaler_skips_overflow_then_trains(tmp_path):
     """16-mixed on CPU through Lightning's own plugin: a huge initial scale overflows, SAM skips and backs off."""
     pl.seed_everything(0)
     model = tiny_model()
-    start = model.head.weight.detach().clone()
+    start = model.net.head.weight.detach().clone()
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**120, growth_interval=1000)
     plugin = MixedPrecision("16-mixed", device="cpu", scaler=scaler)
     t = trainer(tmp_path, 1, plugins=[plugin], limit_train_batches=1, limit_val_batches=0)
     t.fit(model, loader(16, 16))
     assert t.callback_metrics["train/skipped_steps"].item() == 1.0
-    assert torch.equal(model.head.weight, start) and scaler.get_scale() < 2.0**120
+    assert torch.equal(model.net.head.weight, start) and scaler.get_scale() < 2.0**120
     scaler.update(new_scale=1024.0)
     t2 = trainer(tmp_path, 1, plugins=[MixedPrecision("16-mixed", device="cpu", scaler=scaler)],
                  limit_train_batches=1, limit_val_batches=0)
     t2.fit(model, loader(16, 16))
     assert t2.callback_metrics["train/skipped_steps"].item() == 0.0
-    assert not torch.equal(model.head.weight, start)
+    assert not torch.equal(model.net.head.weight, start)
 
 
 def test_schedule_is_constant_then_linear_and_actually_steps(tmp_path):
@@ -177,15 +177,18 @@ def test_checkpoint_loads_with_weights_only_and_holds_auc(tmp_path):
     t = trainer(tmp_path, 1, limit_train_batches=2, callbacks=[ckpt], enable_checkpointing=True)
     t.fit(tiny_model(), loader(32, 16), loader(32, 16, seed=99))
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert state["hyper_parameters"]["backbone"]["name"] == "test_efficientnet"
+    assert state["hyper_parameters"]["spec"]["backbone"]["name"] == "test_efficientnet"
     assert 0.0 <= t.callback_metrics["val/auc"].item() <= 1.0
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/auc"} <= set(t.callback_metrics)
     assert Path(ckpt.best_model_path).name.startswith("epoch000-auc")
-    assert FeatureExtractor.load_from_checkpoint(ckpt.best_model_path, weights_only=True).embed_dim == 256
+    best = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)
+    fresh = tiny_model()
+    fresh.load_state_dict(best["state_dict"])
+    assert fresh.net.embed_dim == 256 and best["hyper_parameters"]["optim"]["optimizer"] == "sam"
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
-    def fit(root: Path, epochs: int, ckpt_path: str | None = None) -> tuple[FeatureExtractor, pl.Trainer]:
+    def fit(root: Path, epochs: int, ckpt_path: str | None = None) -> tuple[ExtractorModule, pl.Trainer]:
         pl.seed_everything(7)
         model = tiny_model(epochs=3, decay_start=0.3)
         cb = ModelCheckpoint(dirpath=root, save_last=True, save_top_k=0)
@@ -205,13 +208,14 @@ def test_resume_matches_uninterrupted_run(tmp_path):
 
 def test_export_and_load_extractor_round_trip(tmp_path):
     torch.manual_seed(3)
-    model = tiny_model(channels_last=True).eval()
-    export_extractor(model, tmp_path, {"val_auc": 0.5})
+    model = tiny_model(channels_last=True).net.eval()
+    save_extractor(model, tmp_path, {"val_auc": 0.5})
     loaded = load_extractor(tmp_path)
     x = torch.randn(2, 3, SIZE, SIZE)
     with torch.no_grad():
         (la, ea), (lb, eb) = model(x), loaded(x)
     assert torch.equal(la, lb) and torch.equal(ea, eb) and not loaded.training
     assert (loaded.image_size, loaded.mean, loaded.std, loaded.embed_dim) == (SIZE, MEAN, STD, 256)
+    assert loaded.spec == model.spec and loaded.spec.channels_last
     with pytest.raises(FileNotFoundError, match="train_extractor"):
         load_extractor(tmp_path / "nothing")

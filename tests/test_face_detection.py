@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from data_modules.preprocess import build_detector, extract_track, sample_frames
-from data_modules.preprocess.detectors import Face
+from data_modules.preprocess.face import Face
 from data_modules.preprocess.insightface_backend import InsightFaceDetector, providers
-from data_modules.preprocess.track import crop_face
+from data_modules.preprocess.track import enlarged_crop
 from tests.face_media import astronaut, group_photo, paste
 from tests.onnx_models import BOX_HALF, TEMPLATE, write_landmark_3d_68, write_model_pack, write_scrfd
 
@@ -114,10 +114,10 @@ def test_crop_window_scale_clipping_and_landmark_shift():
     frame = np.zeros((200, 300, 3), np.uint8)
     landmarks = np.tile(np.array([[250.0, 20.0]], np.float32), (68, 1))
     face = Face(box=np.array([230, 0, 290, 60], np.float32), score=1.0, landmarks=landmarks)
-    crop, points, window = crop_face(frame, face, crop_scale=2.0, max_side=512)
+    crop, points, window = enlarged_crop(frame, face, crop_scale=2.0, max_side=512)
     assert list(window) == [200, 0, 300, 90]  # 120 px square around the centre, clipped at the borders
     assert crop.shape == (90, 100, 3) and np.allclose(points[0], [50, 20])
-    crop, points, _ = crop_face(frame, face, crop_scale=2.0, max_side=50)
+    crop, points, _ = enlarged_crop(frame, face, crop_scale=2.0, max_side=50)
     assert max(crop.shape[:2]) == 50 and np.allclose(points[0], [25, 10])
 
 

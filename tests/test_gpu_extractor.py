@@ -11,8 +11,9 @@ import torch
 
 from benchmarks import bench_train_gpu
 from benchmarks.bench_train import measure, synthetic_loader
-from src.models.extractor import FeatureExtractor, export_extractor, load_extractor
-from tests.test_extractor import TINY, one_thread  # noqa: F401  (autouse fixture)
+from src.models.extractor.lightning import ExtractorModule
+from src.models.extractor.net import load_extractor, save_extractor
+from tests.test_extractor import TINY, one_thread, tiny_model  # noqa: F401  (autouse fixture)
 
 cuda = pytest.mark.gpu
 
@@ -28,9 +29,11 @@ class SeenDevices(pl.Callback):
         self.types |= {pl_module.device.type, batch["image"].device.type}
 
 
-def fit_on_gpu(tmp_path, precision: str, steps: int = 4, **kw) -> tuple[FeatureExtractor, pl.Trainer, set[str]]:
+def fit_on_gpu(tmp_path, precision: str, steps: int = 4, channels_last: bool = False, compile: bool = False
+               ) -> tuple[ExtractorModule, pl.Trainer, set[str]]:
     pl.seed_everything(0)
-    model = FeatureExtractor(backbone=TINY, lr=0.05, epochs=10, image_size=64, **kw)
+    module = tiny_model(channels_last, epochs=10)
+    model = ExtractorModule(module.net, module.optim, compile=compile)
     seen = SeenDevices()
     trainer = pl.Trainer(accelerator="gpu", devices=1, precision=precision, max_steps=steps, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
@@ -45,7 +48,7 @@ def test_sam_trains_on_cuda(tmp_path, precision):
     model, trainer, seen = fit_on_gpu(tmp_path, precision, channels_last=True)
     assert seen == {"cuda"} and trainer.global_step >= 3  # fp16 may skip its first overflowing step
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
-    conv = model.backbone.conv_stem.weight
+    conv = model.net.backbone.conv_stem.weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
     if precision == "16-mixed":
         assert trainer.precision_plugin.scaler.get_scale() > 0
@@ -61,7 +64,7 @@ def test_compiled_backbone_trains_and_keeps_plain_state_dict_keys(tmp_path):
 @cuda
 def test_export_on_gpu_loads_on_cpu_and_gpu_alike(tmp_path):
     model, _, _ = fit_on_gpu(tmp_path, "bf16-mixed", steps=2)
-    export_extractor(model, tmp_path / "art")
+    save_extractor(model.net, tmp_path / "art")
     x = torch.randn(4, 3, 64, 64)
     cpu_logit, _ = load_extractor(tmp_path / "art")(x)
     gpu_logit, emb = load_extractor(tmp_path / "art", device="cuda")(x.cuda())

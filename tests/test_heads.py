@@ -12,8 +12,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.svm import OneClassSVM
 from torch import nn
 
-from src.models.heads import HEADS, build_head, load_head
-from src.models.heads.deep_svdd import (
+from src.models.differential.heads import HEADS, build_head, load_head
+from src.models.differential.heads.deep_svdd import (
     DeepSVDDModule,
     DeepSVDDNet,
     DeepSVDDParams,

@@ -8,16 +8,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from src.evaluation.fusion import choose_weight, fuse, rank_normalise
-from src.evaluation.groups import VideoInfo, evaluation_groups
-from src.evaluation.metrics import (
-    aggregate,
-    detection_metrics,
-    equal_error_rate,
-    reference_thresholded_auc,
-    threshold_at_fpr,
-    tpr_at_fpr,
-)
+from src.evaluation.groups import evaluation_groups
+from src.evaluation.metrics import detection_metrics, equal_error_rate, reference_thresholded_auc, tpr_at_fpr
+from src.evaluation.videos import ScoredVideo as VideoInfo
+from src.models.differential.calibration import choose_weight, fuse, rank_normalise, threshold_at_fpr
+from src.models.differential.scorer import aggregate
 
 
 @pytest.fixture

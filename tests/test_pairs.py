@@ -5,10 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_modules.pairs import EmbeddingTable, build_pairs, sample_pairs, video_rng
-from src.models.pair_ops import combine
+from data_modules.seeding import keyed_rng
+from src.artifacts.embeddings import EmbeddingTable
+from src.models.differential.operators import combine
+from src.models.differential.pairs import (
+    OperatorSettings,
+    PairSettings,
+    VideoEmbeddings,
+    build_pairs,
+    sample_pairs,
+)
 
-PAPER = {"strategy": "paper", "max_frames": 40, "pool_size": 8, "max_pairs": 32, "spacing": 4}
+PAPER = PairSettings(strategy="paper", max_frames=40, pool_size=8, max_pairs=32, spacing=4)
+ABS = OperatorSettings("abs", True)
 
 
 def test_paper_protocol_pairs_every_other_frame_with_a_pool_partner():
@@ -35,7 +44,7 @@ def test_pairs_are_deterministic_per_seed_and_video_and_machine_stable():
     assert not np.array_equal(a, sample_pairs(32, PAPER, 8, "ds/real/raw/x"))
     assert not np.array_equal(a, sample_pairs(32, PAPER, 7, "ds/real/raw/y"))
     # SHA-256 seeding, not Python's salted hash(): this value is the same on every machine and run
-    assert video_rng(1234, "pairs", "demo/real/raw/a").integers(0, 1000, 5).tolist() == [500, 416, 789, 920, 64]
+    assert keyed_rng(1234, "pairs", "demo/real/raw/a").integers(0, 1000, 5).tolist() == [500, 416, 789, 920, 64]
 
 
 @pytest.mark.parametrize("n,expected", [(0, 0), (1, 0), (2, 1), (5, 3), (16, 8)])
@@ -44,13 +53,13 @@ def test_short_videos(n, expected):
 
 
 def test_all_and_spaced_strategies():
-    all_cfg = {"strategy": "all", "max_frames": None, "max_pairs": None}
+    all_cfg = PairSettings(strategy="all", max_frames=None, max_pairs=None)
     assert len(sample_pairs(5, all_cfg, 0, "v")) == 10
-    assert len(sample_pairs(30, {**all_cfg, "max_pairs": 50}, 0, "v")) == 50
-    spaced = sample_pairs(10, {"strategy": "spaced", "max_frames": None, "spacing": 4, "max_pairs": None}, 0, "v")
+    assert len(sample_pairs(30, PairSettings(strategy="all", max_frames=None, max_pairs=50), 0, "v")) == 50
+    spaced = sample_pairs(10, PairSettings(strategy="spaced", max_frames=None, spacing=4, max_pairs=None), 0, "v")
     assert spaced.tolist() == [[i, i + 4] for i in range(6)]
     with pytest.raises(ValueError, match="pairs.strategy 'random'"):
-        sample_pairs(5, {"strategy": "random"}, 0, "v")
+        sample_pairs(5, PairSettings(strategy="random"), 0, "v")
 
 
 def _table() -> EmbeddingTable:
@@ -60,7 +69,8 @@ def _table() -> EmbeddingTable:
         "d/real/raw/a": (rng.standard_normal((3, 4)), rng.standard_normal(3), np.array([2, 1, 0])),
         "d/real/raw/c": (rng.standard_normal((1, 4)), rng.standard_normal(1), np.array([7])),
     }
-    return EmbeddingTable.from_videos(videos, dim=4), videos
+    table = EmbeddingTable.from_videos([VideoEmbeddings(v, *parts) for v, parts in videos.items()], dim=4)
+    return table, videos
 
 
 def test_embedding_table_roundtrip_sorted_by_frame(tmp_path):
@@ -68,7 +78,8 @@ def test_embedding_table_roundtrip_sorted_by_frame(tmp_path):
     table.save(tmp_path / "e.npz")
     loaded = EmbeddingTable.load(tmp_path / "e.npz")
     assert loaded.video_ids.tolist() == ["d/real/raw/a", "d/real/raw/b", "d/real/raw/c"]
-    emb, logits, frames = loaded.video("d/real/raw/b")
+    video = loaded.video("d/real/raw/b")
+    emb, frames = video.embeddings, video.frame_indices
     assert frames.tolist() == [0, 10, 20, 30, 40, 50] and emb.dtype == np.float32 and loaded.dim == 4
     np.testing.assert_allclose(emb[0], videos["d/real/raw/b"][0][5].astype(np.float16))
     with pytest.raises(KeyError, match="rerun the embed stage"):
@@ -77,11 +88,12 @@ def test_embedding_table_roundtrip_sorted_by_frame(tmp_path):
 
 def test_build_pairs_combines_embeddings_of_sampled_frames():
     table, _ = _table()
-    ps = build_pairs(table, ["d/real/raw/a", "d/real/raw/b", "d/real/raw/c"], PAPER, {"name": "abs", "l2_normalize": True}, 0)
+    ps = build_pairs(table.videos(), PAPER, ABS, 0)
     assert ps.features.shape == (2 + 3, 4)  # 3 frames -> pool 1 + 2 pairs, 6 -> 3 pairs, 1 frame -> none
     assert ps.video_ids.tolist().count("d/real/raw/b") == 3
-    emb, _, frames = table.video("d/real/raw/a")
+    video = table.video("d/real/raw/a")
+    emb, frames = video.embeddings, video.frame_indices
     i, j = (np.searchsorted(frames, f) for f in ps.frames[0])
     np.testing.assert_allclose(ps.features[0], combine("abs", emb[i][None], emb[j][None])[0], rtol=1e-6)
     with pytest.raises(ValueError, match="no frame pairs"):
-        build_pairs(table, ["d/real/raw/c"], PAPER, {"name": "abs", "l2_normalize": True}, 0)
+        build_pairs([table.video("d/real/raw/c")], PAPER, ABS, 0)

@@ -18,11 +18,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from data_modules.cache import FaceCache
-from data_modules.preprocess import build_face_cache
+from src.artifacts.faces import build_face_cache, open_face_cache
+from src.artifacts.keys import face_cache_key
+from src.artifacts.store import ArtifactStore
 from src.config import compose_config
 from src.run import run_stages
-from src.stages.keys import face_cache_key, open_face_cache
-from src.utils.artifacts import ArtifactStore
 from tests.conftest import REPO_ROOT
 from tests.face_media import astronaut, astronaut_frames, group_photo, paste, write_video
 from tests.test_face_detection import assert_plausible
@@ -72,8 +72,9 @@ def read_index(cache_root: Path) -> dict[str, dict[str, str]]:
 
 def test_bad_inputs_are_counted_with_reasons(messy_root, tmp_path):
     store = ArtifactStore(tmp_path / "artifacts")
-    summary = build_face_cache(data_cfg(messy_root), FACE, store)
-    index = read_index(Path(summary["cache_dir"]))
+    built = build_face_cache(store, data_cfg(messy_root), FACE)
+    summary = built.summary
+    index = read_index(built.cache_dir)
     status = {vid.split("/")[-1]: (row["status"], row["reason"], int(row["num_frames"])) for vid, row in index.items()}
     assert status["good"] == ("ok", "", 6) and status["frames"] == ("ok", "", 4)
     assert status["partial"] == ("ok", "", 3)  # frames without a face are skipped, the video is kept
@@ -83,10 +84,10 @@ def test_bad_inputs_are_counted_with_reasons(messy_root, tmp_path):
     assert status["zero"] == ("skipped", "empty file (0 bytes)", 0)
     assert status["text"][:1] == ("skipped",) and status["text"][1].startswith("cannot open video")
     assert status["truncated"][1].startswith("cannot open video")
-    assert summary["videos"] == 12 and summary["ok"] == 7 and summary["skipped"] == 5
-    assert summary["skip_reasons"] == {"no face": 2, "empty file (0 bytes)": 1, "cannot open video": 2}
-    assert summary["frames_without_face"] == 3 + 4 + 3  # partial, noface, tiny (tiny faces are not found)
-    assert summary["frames"] == sum(n for _, _, n in status.values()) == 24 + status["several"][2]
+    assert summary.videos == 12 and summary.ok == 7 and summary.skipped == 5
+    assert summary.skip_reasons == {"no face": 2, "empty file (0 bytes)": 1, "cannot open video": 2}
+    assert summary.frames_without_face == 3 + 4 + 3  # partial, noface, tiny (tiny faces are not found)
+    assert summary.frames == sum(n for _, _, n in status.values()) == 24 + status["several"][2]
     cache = open_face_cache(store, data_cfg(messy_root), OmegaConf.create(FACE))
     assert [r.video_id for r in cache.select()] == sorted(v for v, r in index.items() if r["status"] == "ok")
     faces = cache.read_faces("folder/real/raw/partial")
@@ -103,8 +104,8 @@ def test_bad_inputs_are_counted_with_reasons(messy_root, tmp_path):
     assert cache.read_faces("folder/swap/raw/uhd").crop_boxes[0, 2] > 1920  # cropped from the 4K frame
     record = cache.read_record("folder/real/raw/good")
     assert record["label"] == 0 and record["num_frames"] == 6 and record["image_format"] == "png"
-    again = build_face_cache(data_cfg(messy_root), FACE, store)
-    assert again["reused"] and again["ok"] == 7
+    again = build_face_cache(store, data_cfg(messy_root), FACE)
+    assert again.reused and again.summary.ok == 7
 
 
 def test_split_file_naming_a_missing_video(tmp_path):
@@ -118,11 +119,12 @@ def test_split_file_naming_a_missing_video(tmp_path):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         os.link(clip, root / relative)
     data = data_cfg(root, name="ffpp", adapter="ffpp", frames=3, compressions=["c23"], manipulations=["Deepfakes"])
-    summary = build_face_cache(data, FACE, ArtifactStore(tmp_path / "a"))
-    index = read_index(Path(summary["cache_dir"]))
+    built = build_face_cache(ArtifactStore(tmp_path / "a"), data, FACE)
+    summary = built.summary
+    index = read_index(built.cache_dir)
     missing = index["ffpp/Deepfakes/c23/001_000"]
     assert missing["status"] == "skipped" and missing["reason"].startswith("missing file: ")
-    assert summary["ok"] == 3 and summary["skipped"] == 1 and summary["skip_reasons"] == {"missing file": 1}
+    assert summary.ok == 3 and summary.skipped == 1 and summary.skip_reasons == {"missing file": 1}
 
 
 def test_preprocess_stage_through_src_run(tmp_path):
@@ -144,16 +146,16 @@ def test_bad_detector_config_fails_before_any_video(tmp_path):
     store = ArtifactStore(tmp_path / "a")
     with pytest.raises(FileNotFoundError, match="missing det_\\*.onnx or scrfd\\*.onnx, 1k3d68.onnx"):
         (tmp_path / "models").mkdir()
-        build_face_cache(data_cfg(tmp_path / "data"), {**FACE, "backend": "insightface",
-                                                       "model_dir": str(tmp_path / "models")}, store)
+        build_face_cache(store, data_cfg(tmp_path / "data"), {**FACE, "backend": "insightface",
+                                                              "model_dir": str(tmp_path / "models")})
     with pytest.raises(ValueError, match="unknown face.select 'biggest'"):
-        build_face_cache(data_cfg(tmp_path / "data"), {**FACE, "select": "biggest"}, store)
+        build_face_cache(store, data_cfg(tmp_path / "data"), {**FACE, "select": "biggest"})
     assert not (tmp_path / "a" / "faces").exists()
 
 
 def test_empty_dataset_is_a_clear_error_from_the_cli(tmp_path):
     (tmp_path / "empty").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "data_modules.preprocess", "data=folder",
+    proc = subprocess.run([sys.executable, "-m", "src.preprocess", "data=folder",
                            f"data.root={tmp_path / 'empty'}", f"paths.artifact_dir={tmp_path / 'a'}"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
@@ -180,7 +182,7 @@ def test_killed_run_resumes_to_an_identical_cache(tmp_path):
     key = face_cache_key(cfg.data, cfg.face)
     store = ArtifactStore(tmp_path / "killed")
     partial, final = store.partial_path("faces", key), store.path("faces", key)
-    command = [sys.executable, "-m", "data_modules.preprocess", *overrides, f"paths.artifact_dir={store.root}"]
+    command = [sys.executable, "-m", "src.preprocess", *overrides, f"paths.artifact_dir={store.root}"]
     log_path = tmp_path / "killed.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(command, cwd=REPO_ROOT, start_new_session=True, stdout=log, stderr=log)
@@ -194,13 +196,12 @@ def test_killed_run_resumes_to_an_identical_cache(tmp_path):
     assert 3 <= len(done) < 12 and not final.exists(), f"not killed midway: {log_path.read_text()[-2000:]}"
     before = {p.parent: file_digests(p.parent) for p in sorted(partial.glob("videos/*/*/*/*/record.json"))}
     in_process = {**OmegaConf.to_container(cfg.face), "num_workers": 0}  # same cache key: runtime setting
-    resumed = build_face_cache(cfg.data, in_process, store)
-    assert resumed["resumed"] == len(before) and resumed["ok"] == 12 and not partial.exists()
+    resumed = build_face_cache(store, cfg.data, in_process).summary
+    assert resumed.resumed == len(before) and resumed.ok == 12 and not partial.exists()
     for old_dir, digests in before.items():  # nothing already cached was rewritten
         assert file_digests(final / old_dir.relative_to(partial)) == digests
     assert not list(final.rglob(".*.tmp-*"))
-    reference = build_face_cache(cfg.data, in_process, ArtifactStore(tmp_path / "clean"))
-    ref_root = Path(reference["cache_dir"])
+    ref_root = build_face_cache(ArtifactStore(tmp_path / "clean"), cfg.data, in_process).cache_dir
     assert (final / "index.csv").read_bytes() == (ref_root / "index.csv").read_bytes()
     ours, theirs = FaceCache(final), FaceCache(ref_root)
     for row in ours.read_index():

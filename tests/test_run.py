@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import wandb
 
+from data_modules.registry import UnknownNameError
 from src.config import compose_config
 from src.run import run_stages
-from src.stages import STAGES, RunContext, UnknownStageError, resolve_stage
+from src.stages import STAGES, RunContext
 from tests.conftest import REPO_ROOT
 from tests.wandb_records import logged_values, offline_runs
 
@@ -41,7 +42,7 @@ def broken_stage(ctx: RunContext) -> dict:
 def toy_stages(monkeypatch: pytest.MonkeyPatch) -> None:
     CALLS.clear()
     for name in ("first", "second", "broken"):
-        monkeypatch.setitem(STAGES, name, f"tests.test_run:{name}_stage")
+        monkeypatch.setitem(STAGES._entries, name, f"tests.test_run:{name}_stage")
 
 
 def test_stages_run_in_order_and_results_are_written(toy_stages: None, tmp_path: Path) -> None:
@@ -58,10 +59,10 @@ def test_stages_run_in_order_and_results_are_written(toy_stages: None, tmp_path:
 
 def test_unknown_stage_names_valid_choices(tmp_path: Path) -> None:
     cfg = compose_config(["stages=[preprocess,trian]", "logger=none"], output_dir=tmp_path)
-    with pytest.raises(UnknownStageError, match="unknown stage 'trian'; valid choices: preprocess, train_extractor"):
+    with pytest.raises(UnknownNameError, match="unknown stage 'trian'; valid choices: preprocess, train_extractor"):
         run_stages(cfg)
-    with pytest.raises(UnknownStageError):
-        resolve_stage("nope")
+    with pytest.raises(UnknownNameError):
+        STAGES.get("nope")
 
 
 def test_wandb_offline_run_holds_logged_metric(toy_stages: None, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,12 +11,15 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from data_modules.cli import UsageError, parse_args
 from data_modules.demo.video_io import write_video
-from data_modules.pairs import EmbeddingTable
-from src.evaluation.run_scorer import RunScorer
-from src.score import ScoreArgs, VideoScorer, find_videos, main, score_videos
-from src.stages.keys import embedding_key
-from src.utils.artifacts import ArtifactStore
+from data_modules.sources.common import find_media
+from src.api import Detector
+from src.artifacts.embeddings import EmbeddingArtifact
+from src.artifacts.keys import embedding_key
+from src.artifacts.store import ArtifactStore
+from src.models.differential.scorer import DifferentialDetector
+from src.score import USAGE, ScoreArgs, main, score_videos
 from tests.demo_run import finished_run
 
 pytestmark = pytest.mark.slow
@@ -48,9 +52,9 @@ def test_scoring_videos_matches_the_evaluation_and_decides_at_the_calibrated_fpr
     calibration = json.loads((run_dir / "calibration.json").read_text())
     expected = _csv_scores(run_dir)
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    table = EmbeddingTable.load(ArtifactStore(cfg.paths.artifact_dir).path("embeddings", embedding_key(cfg, cfg.data))
-                                / "embeddings.npz")
-    scorer = RunScorer.from_run_dir(run_dir)
+    table = EmbeddingArtifact.read(ArtifactStore(cfg.paths.artifact_dir).path("embeddings",
+                                                                              embedding_key(cfg, cfg.data))).table
+    detector = DifferentialDetector.load(run_dir)
     scorers = ["classifier", *settings["heads"], *(f"fusion_{h}" for h in settings["heads"])]
     by_name = {Path(r["video"]).stem: r for r in results}
     for rel in chosen:
@@ -67,11 +71,11 @@ def test_scoring_videos_matches_the_evaluation_and_decides_at_the_calibrated_fpr
         # pairs (pairs are seeded by the video id, here the file name).
         video_id = f"demo/{'landmark_swap' if rel.startswith('fake/') else 'real'}/raw/{Path(rel).stem}"
         assert result["scores"]["classifier"] == pytest.approx(float(expected[video_id]["classifier"]), abs=2e-3)
-        embeddings, logits, frames = table.video(video_id)
-        assert result["timeline"]["frame_indices"] == frames.tolist()
-        stored = scorer.score_video(embeddings, logits, frames, video_id=Path(rel).stem)
+        video = table.video(video_id)
+        assert result["timeline"]["frame_indices"] == video.frame_indices.tolist()
+        stored = detector.score_video(dataclasses.replace(video, video_id=Path(rel).stem))
         for head in settings["heads"]:
-            assert result["scores"][head] == pytest.approx(stored["scores"][head], rel=0.02)
+            assert result["scores"][head] == pytest.approx(stored.scores[head], rel=0.02)
         assert (out / f"{Path(rel).stem}_timeline.png").stat().st_size > 5_000
 
 
@@ -86,15 +90,18 @@ def test_a_video_without_faces_reports_every_frame_skipped(run_dir, tmp_path) ->
     assert {s["reason"] for s in result["frames_skipped"]} == {"no face"}
 
 
-def test_bad_arguments_are_named(run_dir, tmp_path, caplog) -> None:
+def test_bad_arguments_are_named(run_dir, tmp_path, capsys) -> None:
     with pytest.raises(ValueError, match=r"fpr=0.2 was not calibrated .* choose one of \[0.01, 0.05\]"):
-        VideoScorer(run_dir).thresholds(0.2)
+        Detector.from_run(run_dir).thresholds(0.2)
     with pytest.raises(FileNotFoundError, match="is not a run directory"):
-        VideoScorer(tmp_path)
+        Detector.from_run(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        find_videos(tmp_path / "missing.mp4")
-    with pytest.raises(ValueError, match="missing run"):
-        ScoreArgs.parse(["video=a.mp4"])
+        find_media(tmp_path / "missing.mp4")
+    with pytest.raises(UsageError, match="missing run="):
+        parse_args(ScoreArgs, ["video=a.mp4"], USAGE)
+    with pytest.raises(UsageError, match="fpr=high: expected float"):
+        parse_args(ScoreArgs, ["video=a.mp4", "run=r", "fpr=high"], USAGE)
     with pytest.raises(SystemExit) as exit_info:
         main(["video=a.mp4", f"run={run_dir}", "speed=fast"])
-    assert exit_info.value.code == 2 and "unknown argument 'speed=fast'" in caplog.text
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and err[0].startswith("error: unknown argument 'speed=fast'")

@@ -187,7 +187,7 @@ def test_duplicate_ids_are_refused(tmp_path):
         list_videos(cfg("folder", tmp_path))
 
 
-@pytest.mark.parametrize("adapter", [a for a in ADAPTERS if a != "demo"])
+@pytest.mark.parametrize("adapter", [a for a in ADAPTERS.names() if a != "demo"])
 def test_empty_dataset_folder_names_folder_and_layout(tmp_path, adapter):
     root = tmp_path / "empty"
     root.mkdir()

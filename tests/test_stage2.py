@@ -4,66 +4,63 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from data_modules.pairs import EmbeddingTable, save_rows
 from data_modules.records import IndexRow
+from src.artifacts.embeddings import EmbeddingArtifact, EmbeddingTable
+from src.artifacts.keys import embedding_key, extractor_key, face_cache_key
+from src.artifacts.store import ArtifactStore
 from src.config import compose_config
-from src.evaluation.run_scorer import RunScorer
+from src.models.differential.pairs import VideoEmbeddings
+from src.models.differential.scorer import DifferentialDetector
 from src.run import run_stages
 from src.stages import RunContext
-from src.stages.embed import EMBEDDINGS_FILE, PSEUDO_FILE, ROWS_FILE
-from src.stages.keys import embedding_key, extractor_key, face_cache_key
-from src.utils.artifacts import ArtifactStore
 from tests.wandb_records import history_rows, offline_runs
 
 D = 24
 
 
-def _video(rng: np.random.Generator, fake: bool, frames: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _video(rng: np.random.Generator, vid: str, fake: bool, frames: int = 8) -> VideoEmbeddings:
     """Reals drift smoothly around an identity; fakes flicker in a few 'face region' dims. Logits overlap."""
     base = rng.standard_normal(D)
     emb = base + np.cumsum(0.05 * rng.standard_normal((frames, D)), axis=0)
     if fake:
         emb[:, :6] += 0.5 * rng.standard_normal((frames, 6))
     logits = rng.normal(0.3 if fake else -0.3, 1.0, frames)
-    return emb, logits, np.arange(frames) * 3
+    return VideoEmbeddings(vid, emb, logits, np.arange(frames) * 3)
 
 
-def _row(vid: str, split: str, label: int, frames: int, status: str = "ok", reason: str = "") -> dict:
+def _row(vid: str, split: str, label: int, frames: int, status: str = "ok", reason: str = "") -> IndexRow:
     _, manip, comp, _ = vid.split("/")
-    return asdict(IndexRow(video_id=vid, label=label, dataset="demo", manipulation=manip, compression=comp,
-                           split=split, num_frames=frames, status=status, reason=reason, path=f"/x/{vid}"))
+    return IndexRow(video_id=vid, label=label, dataset="demo", manipulation=manip, compression=comp,
+                    split=split, num_frames=frames, status=status, reason=reason, path=f"/x/{vid}")
 
 
 def write_synthetic_embeddings(store: ArtifactStore, key: str) -> dict[str, list[str]]:
     """An embedding artifact as the embed stage writes it: train/val reals, test reals+fakes, odd cases."""
     rng = np.random.default_rng(0)
-    videos, pseudo, rows = {}, {}, []
+    videos, pseudo, rows = [], [], []
     for split, n in (("train", 30), ("val", 8), ("test", 12)):
         for i in range(n):
             vid = f"demo/real/raw/{split}{i:02d}"
-            videos[vid] = _video(rng, fake=False)
+            videos.append(_video(rng, vid, fake=False))
             rows.append(_row(vid, split, 0, 8))
             if split == "val":
-                pseudo[vid] = _video(rng, fake=True)
+                pseudo.append(_video(rng, vid, fake=True))
     for i in range(12):
         vid = f"demo/swap/raw/fake{i:02d}"
-        videos[vid] = _video(rng, fake=True)
+        videos.append(_video(rng, vid, fake=True))
         rows.append(_row(vid, "test", 1, 8))
-    videos["demo/real/raw/short"] = _video(rng, fake=False, frames=1)
+    videos.append(_video(rng, "demo/real/raw/short", fake=False, frames=1))
     rows.append(_row("demo/real/raw/short", "test", 0, 1))
     rows.append(_row("demo/swap/raw/noface", "test", 1, 0, "skipped", "no face in any frame"))
     with store.build("embeddings", key) as work:
-        EmbeddingTable.from_videos(videos, D).save(work / EMBEDDINGS_FILE)
-        EmbeddingTable.from_videos(pseudo, D).save(work / PSEUDO_FILE)
-        save_rows(work / ROWS_FILE, rows)
-    return {"test": sorted(r["video_id"] for r in rows if r["split"] == "test")}
+        EmbeddingArtifact(EmbeddingTable.from_videos(videos, D), rows, EmbeddingTable.from_videos(pseudo, D)).write(work)
+    return {"test": sorted(r.video_id for r in rows if r.split == "test")}
 
 
 def _cfg(tmp_path: Path, *extra: str):
@@ -111,11 +108,11 @@ def test_fit_head_and_evaluate_write_every_report(tmp_path):
     for name in ("roc_demo.png", "hist_demo.png"):
         assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    scorer = RunScorer.from_run_dir(run_dir)
-    table_emb = EmbeddingTable.load(store.path("embeddings", embedding_key(cfg, cfg.data)) / EMBEDDINGS_FILE)
-    out = scorer.score_video(*table_emb.video("demo/swap/raw/fake03"), video_id="demo/swap/raw/fake03")
-    assert float(table["demo/swap/raw/fake03"]["gmm"]) == pytest.approx(out["scores"]["gmm"], rel=1e-5)
-    assert len(out["pair_scores"]["gmm"]) == len(out["pairs"]) == 4 and "0.05" in str(out["decisions"]["gmm"])
+    detector = DifferentialDetector.load(run_dir)
+    stored = EmbeddingArtifact.read(store.path("embeddings", embedding_key(cfg, cfg.data)))
+    out = detector.score_video(stored.table.video("demo/swap/raw/fake03"))
+    assert float(table["demo/swap/raw/fake03"]["gmm"]) == pytest.approx(out.scores["gmm"], rel=1e-5)
+    assert len(out.pair_scores["gmm"]) == len(out.pairs) == 4 and "0.05" in str(out.decisions["gmm"])
 
     rows = history_rows(offline_runs(run_dir)[0])
     types = {k.rsplit("/", 1)[0]: v for row in rows for k, v in row.items() if k.endswith("/_type")}
@@ -137,7 +134,7 @@ def test_fit_head_is_deterministic_and_needs_embeddings(tmp_path):
 
 def test_embed_stage_with_a_real_extractor_and_face_cache(tmp_path, monkeypatch):
     from data_modules.blending import crop_face
-    from src.models.extractor import FeatureExtractor, export_extractor
+    from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet, save_extractor
     from src.stages import embed
     from tests.fixtures_faces import write_face_cache
 
@@ -146,20 +143,21 @@ def test_embed_stage_with_a_real_extractor_and_face_cache(tmp_path, monkeypatch)
     with store.build("faces", face_cache_key(cfg.data, cfg.face)) as root:
         write_face_cache(root, {"a": "train", "b": "val", "c": "test"}, frames_per_video=3, size=96)
     torch.manual_seed(0)
-    model = FeatureExtractor(backbone={"name": "test_efficientnet", "pretrained": False, "weights_file": None,
-                                       "image_size": 32, "drop_rate": 0.0}, image_size=32,
-                             mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5]).eval()
+    spec = ExtractorSpec(backbone={"name": "test_efficientnet", "pretrained": False, "weights_file": None,
+                                   "image_size": 32, "drop_rate": 0.0}, image_size=32, mean=[0.5] * 3, std=[0.5] * 3)
+    model = FeatureExtractorNet.build(spec).eval()
     with store.build("extractor", extractor_key(cfg)) as out:
-        export_extractor(model, out)
+        save_extractor(model, out)
     ctx = RunContext(cfg=cfg, run_dir=tmp_path / "run", store=store)
     summary = embed.run(ctx)["toy"]
     assert summary["videos"] == 3 and summary["frames"] == 9 and summary["pseudo_fake_videos"] == 1
 
-    art = store.path("embeddings", embedding_key(cfg, cfg.data))
-    table = EmbeddingTable.load(art / EMBEDDINGS_FILE)
+    art = EmbeddingArtifact.read(store.path("embeddings", embedding_key(cfg, cfg.data)))
+    table = art.table
     assert table.embeddings.dtype == np.float16 and table.embeddings.shape == (9, model.embed_dim)
-    emb, logits, frames = table.video("toy/real/raw/b")
-    assert frames.tolist() == [0, 5, 10]
+    video = table.video("toy/real/raw/b")
+    emb, logits = video.embeddings, video.logits
+    assert video.frame_indices.tolist() == [0, 5, 10]
     from data_modules.cache import FaceCache
 
     cache = FaceCache(store.path("faces", face_cache_key(cfg.data, cfg.face)))
@@ -170,12 +168,11 @@ def test_embed_stage_with_a_real_extractor_and_face_cache(tmp_path, monkeypatch)
         want_logit, want_emb = model(x)
     assert logits[1] == pytest.approx(float(want_logit), abs=1e-4)
     np.testing.assert_allclose(emb[1], want_emb[0].numpy(), rtol=1e-2, atol=1e-2)  # float16 storage
-    pseudo = EmbeddingTable.load(art / PSEUDO_FILE)
-    assert pseudo.video_ids.tolist() == ["toy/real/raw/b"]
-    assert not np.allclose(pseudo.video("toy/real/raw/b")[0], emb, atol=1e-3)
+    assert art.pseudo.video_ids.tolist() == ["toy/real/raw/b"]
+    assert not np.allclose(art.pseudo.video("toy/real/raw/b").embeddings, emb, atol=1e-3)
 
     def refuse(*args, **kwargs):
         raise AssertionError("embeddings were recomputed")
 
-    monkeypatch.setattr("src.models.extractor.load_extractor", refuse)
+    monkeypatch.setattr("src.stages.embed.load_extractor", refuse)
     assert embed.run(ctx)["toy"]["key"] == embedding_key(cfg, cfg.data)  # reused, not rebuilt

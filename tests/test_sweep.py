@@ -9,8 +9,8 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from src import sweep
+from src.artifacts.keys import embedding_key, extractor_key
 from src.config import compose_config
-from src.stages.keys import embedding_key, extractor_key
 
 PARAMS = ("backbone", "head", "pair_op")
 

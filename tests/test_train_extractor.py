@@ -11,12 +11,12 @@ import pytorch_lightning as pl
 import torch
 from safetensors.torch import load_file
 
+from src.artifacts.keys import extractor_key, face_cache_key
+from src.artifacts.store import ArtifactStore
 from src.config import compose_config
-from src.models.extractor import load_extractor
+from src.models.extractor.net import load_extractor
 from src.stages import RunContext
 from src.stages import train_extractor as stage
-from src.stages.keys import extractor_key, face_cache_key
-from src.utils.artifacts import ArtifactStore
 from src.utils.loggers import build_loggers, close_loggers
 from tests.fixtures_faces import write_face_cache
 from tests.test_extractor import one_thread  # noqa: F401  (autouse fixture)
@@ -63,7 +63,7 @@ def test_stage_trains_exports_logs_and_is_reused(tmp_path):
     # the exported weights are the best checkpoint's, and load_extractor rebuilds them offline
     best = torch.load(art / "checkpoints" / result["best_checkpoint"], map_location="cpu", weights_only=True)
     exported = load_file(str(art / "model.safetensors"))
-    assert all(torch.equal(exported[k], v) for k, v in best["state_dict"].items())
+    assert all(torch.equal(exported[k.removeprefix("net.")], v) for k, v in best["state_dict"].items())
     model = load_extractor(art)
     with torch.no_grad():
         logit, emb = model(torch.zeros(2, 3, 64, 64))

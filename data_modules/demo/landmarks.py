@@ -5,20 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from omegaconf import OmegaConf
 
-from src.config import CONFIG_DIR
+from data_modules.preprocess.dlib_backend import DlibDetector
+
+FULL_RESOLUTION = 4096  # detect on the photo itself, so the small faces of group photos are found
 
 
 @lru_cache(maxsize=1)
-def _detector():
-    """The dlib detector of experiments/face/dlib.yaml at full resolution, so the small faces of group photos
-    are found (built once per process)."""
-    from data_modules.preprocess import build_detector
-
-    face_cfg = OmegaConf.load(CONFIG_DIR / "face" / "dlib.yaml")
-    face_cfg.detect_max_side = 4096
-    return build_detector(face_cfg)
+def _detector() -> DlibDetector:
+    """dlib's HOG detector with the 68-point predictor, without upsampling (built once per process)."""
+    return DlibDetector(upsample=0, detect_max_side=FULL_RESOLUTION)
 
 
 def detect_faces(image: np.ndarray) -> list[np.ndarray]:

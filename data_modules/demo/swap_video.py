@@ -1,19 +1,20 @@
 """The demo's face-swap tool on any video: swap one face into a video, or turn a folder of real videos into a
 folder-layout dataset (real/ + fake/landmark_swap/) for `experiment=folder`.
 
-    python -m data_modules.demo.swap_video --target a.mp4 --source b.mp4 --out fake.mp4 [--seed 0]
-    python -m data_modules.demo.swap_video --reals ../shared/media/grid --out /tmp/grid_folder [--seed 0]
+    python -m data_modules.demo.swap_video target=a.mp4 source=b.mp4 out=fake.mp4 [seed=0] [blend=poisson]
+    python -m data_modules.demo.swap_video reals=../shared/media/grid out=/tmp/grid_folder [seed=0]
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from data_modules.cli import UsageError, parse_args, run_main
 from data_modules.demo.landmarks import largest_face
 from data_modules.demo.swap import BLENDS, swap_face, triangulate
 from data_modules.demo.video_io import read_frames, write_video
@@ -83,23 +84,40 @@ def make_folder_dataset(reals: Path, out: Path, seed: int = 0, fakes_per_video: 
     return summary
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: one swap (--target/--source) or a whole folder dataset (--reals)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="output video (one swap) or dataset folder")
-    parser.add_argument("--target", type=Path, help="video whose face is replaced")
-    parser.add_argument("--source", type=Path, help="video or image whose face is swapped in")
-    parser.add_argument("--reals", type=Path, help="folder of real videos to build a real/ + fake/ dataset from")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--blend", choices=BLENDS, default="poisson")
-    parser.add_argument("--fakes-per-video", type=int, default=1)
-    args = parser.parse_args(argv)
+USAGE = ("usage: python -m data_modules.demo.swap_video out=<video or folder> (target=<video> source=<video or "
+         "image> | reals=<folder>) [seed=0] [blend=poisson|color] [fakes_per_video=1]")
+
+
+@dataclass(frozen=True)
+class SwapArgs:
+    """One swap (target + source) or a whole folder dataset (reals)."""
+
+    out: Path
+    target: Path | None = None
+    source: Path | None = None
+    reals: Path | None = None
+    seed: int = 0
+    blend: str = "poisson"
+    fakes_per_video: int = 1
+
+
+def swap(argv: list[str]) -> int:
+    """Run one swap or build a folder dataset from `key=value` arguments."""
+    args = parse_args(SwapArgs, argv, USAGE)
+    if args.blend not in BLENDS:
+        raise UsageError(f"blend={args.blend}: valid choices: {', '.join(BLENDS)}")
     if args.reals is not None:
         make_folder_dataset(args.reals, args.out, args.seed, args.fakes_per_video)
     elif args.target is not None and args.source is not None:
         log.info("%s", swap_video(args.target, args.source, args.out, args.seed, args.blend))
     else:
-        parser.error("give --reals DIR, or both --target and --source")
+        raise UsageError(f"give reals=<folder>, or both target= and source= ({USAGE})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    run_main(swap, USAGE, argv)
 
 
 if __name__ == "__main__":

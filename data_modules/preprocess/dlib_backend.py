@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import dlib
 import numpy as np
 
-from data_modules.preprocess.detectors import Face, downscale
+from data_modules.preprocess.face import Face, downscale
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 
@@ -41,6 +43,16 @@ class DlibDetector:
         self.detect_max_side = detect_max_side
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = _shape_predictor(str(predictor_path()))
+
+    @classmethod
+    def from_config(cls, face_cfg: Mapping[str, Any]) -> DlibDetector:
+        """A detector with `face.upsample` and `face.detect_max_side`."""
+        return cls(upsample=int(face_cfg.get("upsample", 0)), detect_max_side=int(face_cfg.get("detect_max_side", 640)))
+
+    @staticmethod
+    def check_config(face_cfg: Mapping[str, Any]) -> None:
+        """The 68-point predictor file must be installed."""
+        predictor_path()
 
     def detect(self, frame_rgb: np.ndarray) -> list[Face]:
         """Faces with HOG scores and 68 landmarks in frame pixels."""

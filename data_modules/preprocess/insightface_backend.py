@@ -7,14 +7,16 @@ file surfaces as a bare AssertionError. Decoding SCRFD's anchor grid and the 68-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-from data_modules.preprocess.detectors import Face
+from data_modules.preprocess.face import Face
 
 LANDMARK_FILE = "1k3d68.onnx"
 DETECTOR_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
@@ -92,6 +94,17 @@ class InsightFaceDetector:
         self._strides, self._anchors = SCRFD_LAYOUTS[n_out]
         self._lmk_size = int(self._lmk.get_inputs()[0].shape[2])
         self._lmk_norm = (0.0, 1.0) if _normalises_inside(lmk_path) else (127.5, 128.0)
+
+    @classmethod
+    def from_config(cls, face_cfg: Mapping[str, Any]) -> InsightFaceDetector:
+        """A detector from `face.model_dir`, `face.det_size` and `face.det_thresh`."""
+        return cls(model_dir=str(face_cfg["model_dir"]), det_size=int(face_cfg.get("det_size", 640)),
+                   det_thresh=float(face_cfg.get("det_thresh", 0.5)))
+
+    @staticmethod
+    def check_config(face_cfg: Mapping[str, Any]) -> None:
+        """The model pack must hold a detector and the 68-point landmark model."""
+        find_models(str(face_cfg["model_dir"]))
 
     def _boxes(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Face boxes (frame pixels) and scores after NMS."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -10,19 +10,25 @@ import numpy as np
 from omegaconf import DictConfig
 
 from data_modules.cache import NUM_LANDMARKS, FaceTrack
-from data_modules.preprocess.detectors import Face, FaceDetector
+from data_modules.preprocess.face import Face, FaceDetector
+from data_modules.registry import Registry
 
-SELECTIONS = ("largest", "track")
 NO_FACE, TINY_FACE = "no face", "tiny face"
+SELECTIONS: Registry[Callable[[Sequence[Face], np.ndarray | None], Face]] = Registry("face.select")
 
 
-def choose_face(faces: Sequence[Face], select: str, previous: np.ndarray | None) -> Face:
-    """The largest face, or with select='track' the one whose centre is closest to the previous face's."""
-    if select not in SELECTIONS:
-        raise ValueError(f"unknown face.select '{select}'; valid choices: {', '.join(SELECTIONS)}")
-    if select == "track" and previous is not None:
-        return min(faces, key=lambda f: float(np.linalg.norm(f.center - previous)))
+@SELECTIONS.register("largest")
+def largest_face(faces: Sequence[Face], previous: np.ndarray | None) -> Face:
+    """The face with the largest box."""
     return max(faces, key=lambda f: f.area)
+
+
+@SELECTIONS.register("track")
+def tracked_face(faces: Sequence[Face], previous: np.ndarray | None) -> Face:
+    """The face whose centre is closest to the previous frame's face (the largest in the first frame)."""
+    if previous is None:
+        return largest_face(faces, previous)
+    return min(faces, key=lambda f: float(np.linalg.norm(f.center - previous)))
 
 
 def crop_window(box: np.ndarray, height: int, width: int, crop_scale: float) -> np.ndarray:
@@ -34,7 +40,7 @@ def crop_window(box: np.ndarray, height: int, width: int, crop_scale: float) -> 
     return np.array([max(0, x0), max(0, y0), min(width, x1), min(height, y1)], dtype=np.int32)
 
 
-def crop_face(frame: np.ndarray, face: Face, crop_scale: float, max_side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def enlarged_crop(frame: np.ndarray, face: Face, crop_scale: float, max_side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(crop, landmarks in crop pixels, crop window) with the crop's long side capped at max_side."""
     window = crop_window(face.box, frame.shape[0], frame.shape[1], crop_scale)
     x0, y0, x1, y1 = (int(v) for v in window)
@@ -51,7 +57,7 @@ def crop_face(frame: np.ndarray, face: Face, crop_scale: float, max_side: int) -
 def extract_track(frames: Sequence[tuple[int, np.ndarray]], detector: FaceDetector,
                   face_cfg: DictConfig | Mapping[str, Any]) -> FaceTrack:
     """One face per frame where one is found; frames without a usable face are listed in `skipped` with a reason."""
-    select, min_px = str(face_cfg.get("select", "largest")), float(face_cfg.get("min_face_px", 0))
+    choose, min_px = SELECTIONS.get(str(face_cfg.get("select", "largest"))), float(face_cfg.get("min_face_px", 0))
     crop_scale, max_side = float(face_cfg.get("crop_scale", 2.0)), int(face_cfg.get("max_crop_side", 512))
     crops, landmarks, boxes, windows, scores, indices, skipped = [], [], [], [], [], [], []
     previous = None
@@ -62,9 +68,9 @@ def extract_track(frames: Sequence[tuple[int, np.ndarray]], detector: FaceDetect
         if not usable:
             skipped.append((int(index), TINY_FACE if faces else NO_FACE))
             continue
-        face = choose_face(usable, select, previous)
+        face = choose(usable, previous)
         previous = face.center
-        crop, points, window = crop_face(rgb, face, crop_scale, max_side)
+        crop, points, window = enlarged_crop(rgb, face, crop_scale, max_side)
         crops.append(crop)
         landmarks.append(points)
         boxes.append(face.box)

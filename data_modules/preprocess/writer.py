@@ -1,7 +1,7 @@
 """The face-cache writer: every video of a dataset through sampling, detection and cropping, in a worker pool.
 
-Work happens in the artifact's .partial directory; each video lands atomically (FaceCache.write_video), so a
-killed run resumes where it stopped and videos already cached are never redone or lost.
+Work happens in a directory the caller owns (the artifact's .partial directory); each video lands atomically
+(FaceCache.write_video), so a killed run resumes where it stopped and videos already cached are never redone.
 """
 
 from __future__ import annotations
@@ -13,25 +13,24 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import cv2
-from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data_modules.cache import FaceCache
-from data_modules.io import atomic_write_json
-from data_modules.preprocess.detectors import FaceDetector, build_detector, check_face_config
+from data_modules.io import atomic_write_json, to_plain
+from data_modules.preprocess.detectors import build_detector
+from data_modules.preprocess.face import FaceDetector
 from data_modules.preprocess.frames import VideoReadError, sample_frames
 from data_modules.preprocess.track import NO_FACE, extract_track
 from data_modules.records import STATUS_OK, STATUS_SKIPPED, IndexRow, VideoRecord
-from data_modules.sources import list_videos
-from src.stages.keys import face_cache_key
-from src.utils.artifacts import ArtifactStore
+
+SUMMARY_FILE = "summary.json"
 
 log = logging.getLogger(__name__)
 
@@ -117,27 +116,39 @@ def _remove_stale_temps(cache_root: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+@dataclass(frozen=True)
+class FaceCacheSummary:
+    """What a face-cache build did: video and frame counts, skip reasons, throughput."""
+
+    dataset: str
+    videos: int
+    ok: int
+    skipped: int
+    resumed: int
+    frames: int
+    frames_sampled: int
+    frames_without_face: int
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    frames_per_second: float = 0.0
+
+    @classmethod
+    def read(cls, path: Path) -> FaceCacheSummary:
+        """A summary written by `write_face_cache`."""
+        return cls(**json.loads(Path(path).read_text()))
 
 
-def summarize(name: str, rows: list[IndexRow], outcomes: list[VideoOutcome], seconds: float) -> dict[str, Any]:
+def summarize(name: str, rows: list[IndexRow], outcomes: list[VideoOutcome], seconds: float) -> FaceCacheSummary:
     """Counts of ok / skipped / resumed videos, skip reasons, frames and throughput."""
     new = [o for o in outcomes if not o.resumed]
     sampled = sum(o.frames_sampled for o in new)
-    return {
-        "dataset": name,
-        "videos": len(rows),
-        "ok": sum(r.status == STATUS_OK for r in rows),
-        "skipped": sum(r.status == STATUS_SKIPPED for r in rows),
-        "resumed": len(outcomes) - len(new),
-        "frames": sum(r.num_frames for r in rows),
-        "frames_sampled": sampled,
-        "frames_without_face": sum(o.frames_without_face for o in new),
-        "skip_reasons": dict(Counter(r.reason.split(":")[0] for r in rows if r.status == STATUS_SKIPPED)),
-        "seconds": round(seconds, 3),
-        "frames_per_second": round(sampled / seconds, 3) if seconds > 0 else 0.0,
-    }
+    return FaceCacheSummary(
+        dataset=name, videos=len(rows), ok=sum(r.status == STATUS_OK for r in rows),
+        skipped=sum(r.status == STATUS_SKIPPED for r in rows), resumed=len(outcomes) - len(new),
+        frames=sum(r.num_frames for r in rows), frames_sampled=sampled,
+        frames_without_face=sum(o.frames_without_face for o in new),
+        skip_reasons=dict(Counter(r.reason.split(":")[0] for r in rows if r.status == STATUS_SKIPPED)),
+        seconds=round(seconds, 3), frames_per_second=round(sampled / seconds, 3) if seconds > 0 else 0.0)
 
 
 def _run(records: list[VideoRecord], work: Path, face: dict[str, Any], frames_per_video: int, workers: int,
@@ -158,32 +169,24 @@ def _run(records: list[VideoRecord], work: Path, face: dict[str, Any], frames_pe
     return outcomes
 
 
-def build_face_cache(data_cfg: DictConfig | Mapping[str, Any], face_cfg: DictConfig | Mapping[str, Any],
-                     store: ArtifactStore) -> dict[str, Any]:
-    """Build (or resume, or reuse) the face cache of one dataset; returns the summary counts."""
-    data = data_cfg if isinstance(data_cfg, DictConfig) else OmegaConf.create(dict(data_cfg))
-    face = _plain(face_cfg)
-    key = face_cache_key(data, OmegaConf.create(face))
-    if store.is_complete("faces", key):
-        summary = json.loads((store.path("faces", key) / "summary.json").read_text())
-        log.info("face cache of %s is complete at %s (%d ok, %d skipped): reusing it", data.name,
-                 store.path("faces", key), summary["ok"], summary["skipped"])
-        return {**summary, "reused": True}
-    check_face_config(face)
-    records = list_videos(data)
+def write_face_cache(records: list[VideoRecord], work: Path, face_cfg: Mapping[str, Any], frames_per_video: int,
+                     name: str) -> FaceCacheSummary:
+    """Cache every record's faces into `work` (resuming what is there); writes index.csv and summary.json.
+
+    Check `face_cfg` with `check_face_config` first: a broken detector stops the whole build."""
+    face = to_plain(face_cfg)
     workers = min(int(face.get("num_workers", 0)), len(records))
     start = time.perf_counter()
-    with store.build("faces", key, meta={"dataset": data.name, "data": _plain(data), "face": face}) as work:
-        _remove_stale_temps(work)
-        outcomes = _run(records, work, face, int(data.frames_per_video), workers, data.name)
-        by_id = {o.video_id: o for o in outcomes}
-        rows = [IndexRow.from_record(r, by_id[r.video_id].num_frames, by_id[r.video_id].status,
-                                     by_id[r.video_id].reason) for r in records]
-        FaceCache(work).write_index(rows)
-        summary = summarize(data.name, rows, outcomes, time.perf_counter() - start)
-        atomic_write_json(work / "summary.json", summary)
-    log.info("face cache %s: %d videos, %d ok, %d skipped (%s), %d resumed, %d frames, %.1f frames/s -> %s",
-             data.name, summary["videos"], summary["ok"], summary["skipped"],
-             ", ".join(f"{k}: {v}" for k, v in summary["skip_reasons"].items()) or "none", summary["resumed"],
-             summary["frames"], summary["frames_per_second"], store.path("faces", key))
-    return {**summary, "reused": False, "cache_dir": str(store.path("faces", key))}
+    _remove_stale_temps(work)
+    outcomes = _run(records, work, face, frames_per_video, workers, name)
+    by_id = {o.video_id: o for o in outcomes}
+    rows = [IndexRow.from_record(r, by_id[r.video_id].num_frames, by_id[r.video_id].status,
+                                 by_id[r.video_id].reason) for r in records]
+    FaceCache(work).write_index(rows)
+    summary = summarize(name, rows, outcomes, time.perf_counter() - start)
+    atomic_write_json(work / SUMMARY_FILE, asdict(summary))
+    log.info("face cache %s: %d videos, %d ok, %d skipped (%s), %d resumed, %d frames, %.1f frames/s",
+             name, summary.videos, summary.ok, summary.skipped,
+             ", ".join(f"{k}: {v}" for k, v in summary.skip_reasons.items()) or "none", summary.resumed,
+             summary.frames, summary.frames_per_second)
+    return summary

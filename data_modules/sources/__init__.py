@@ -1,44 +1,35 @@
 """Dataset adapters: `list_videos(data_cfg)` dispatches on data_cfg.adapter to one module per layout.
 
 Each adapter module exposes `list_records(data_cfg) -> list[VideoRecord]` and `LAYOUT` (the README text of
-its expected folder layout). Modules are imported lazily, so `demo` loads only when used.
+its expected folder layout). They register lazily, so `demo` loads only when used.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from data_modules.records import VideoRecord
+from data_modules.registry import Registry
 from data_modules.sources.common import DatasetLayoutError
 
 log = logging.getLogger(__name__)
 
-ADAPTERS: dict[str, str] = {
-    "ffpp": "data_modules.sources.ffpp",
-    "celebdf": "data_modules.sources.celebdf",
-    "deeperforensics": "data_modules.sources.deeperforensics",
-    "forgerynet": "data_modules.sources.forgerynet",
-    "dfdc": "data_modules.sources.dfdc",
-    "folder": "data_modules.sources.folder",
-    "demo": "data_modules.sources.demo",
-}
+ADAPTERS: Registry[Callable[[Any], list[VideoRecord]]] = Registry("data.adapter")
+for _name in ("ffpp", "celebdf", "deeperforensics", "forgerynet", "dfdc", "folder", "demo"):
+    ADAPTERS.add(_name, f"data_modules.sources.{_name}:list_records")
 
 __all__ = ["ADAPTERS", "DatasetLayoutError", "list_videos"]
 
 
 def list_videos(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:
     """Every video of a dataset as VideoRecords sorted by video_id; ids are checked to be unique."""
-    adapter = str(data_cfg["adapter"])
-    if adapter not in ADAPTERS:
-        raise ValueError(f"unknown data.adapter '{adapter}'; valid choices: {', '.join(ADAPTERS)}")
-    records = importlib.import_module(ADAPTERS[adapter]).list_records(data_cfg)
+    records = ADAPTERS.get(str(data_cfg["adapter"]))(data_cfg)
     by_id: dict[str, VideoRecord] = {}
     for record in records:
         if record.video_id in by_id:

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from data_modules.io import to_plain
 from data_modules.records import FAKE, REAL, REAL_MANIPULATION, VideoRecord
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".flv", ".wmv"})
@@ -23,8 +24,7 @@ class DatasetLayoutError(ValueError):
 
 def options_of(data_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     """The adapter options of a data config as a plain dict."""
-    options = data_cfg.get("options") or {}
-    return OmegaConf.to_container(options, resolve=True) if isinstance(options, DictConfig) else dict(options)
+    return dict(to_plain(data_cfg.get("options") or {}))
 
 
 def dataset_root(data_cfg: DictConfig | Mapping[str, Any], layout: str) -> Path:
@@ -49,6 +49,29 @@ def is_video_file(path: Path) -> bool:
 def is_frame_folder(path: Path) -> bool:
     """A directory holding at least one image file."""
     return path.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir() if p.is_file())
+
+
+def media_in(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(videos and frame folders directly inside `folder`, every other entry), both sorted by name."""
+    items, other = [], []
+    for path in sorted(folder.iterdir()):
+        (items if is_video_file(path) or is_frame_folder(path) else other).append(path)
+    return items, other
+
+
+def find_media(path: Path) -> list[Path]:
+    """A video file, a frame folder, or every video / frame folder directly inside a folder."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"video path {path} does not exist")
+    if is_frame_folder(path):
+        return [path]
+    found, _ = media_in(path)
+    if not found:
+        raise FileNotFoundError(f"no videos ({', '.join(sorted(VIDEO_EXTENSIONS))}) or frame folders in {path}")
+    return found
 
 
 def hash_fraction(name: str) -> float:

@@ -18,9 +18,8 @@ from data_modules.sources.common import (
     dataset_root,
     empty_dataset_error,
     hash_split,
-    is_frame_folder,
-    is_video_file,
     make_record,
+    media_in,
     options_of,
 )
 
@@ -34,9 +33,7 @@ LAYOUT = """<root>/real/<name>.mp4 or <root>/real/<name>/<frames>.png ...       
 
 def _items(folder: Path) -> list[Path]:
     """Videos and frame folders directly inside `folder`; other entries are logged and left out."""
-    items, ignored = [], []
-    for path in sorted(folder.iterdir()):
-        (items if is_video_file(path) or is_frame_folder(path) else ignored).append(path)
+    items, ignored = media_in(folder)
     if ignored:
         log.warning("%s: %d entries are neither videos nor frame folders and are left out, e.g. %s",
                     folder, len(ignored), ignored[0].name)

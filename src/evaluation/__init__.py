@@ -1,1 +1,1 @@
-"""Stage-2 evaluation: metrics, video aggregation, evaluation groups, fusion, reports, the run scorer."""
+"""Evaluation of scored videos: metrics, evaluation groups, reports and plots. It never imports a model."""

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from src.evaluation.metrics import detection_metrics
+from src.evaluation.videos import ScoredVideo
 
-@dataclass(frozen=True)
-class VideoInfo:
-    """What grouping needs to know about one test video."""
-
-    video_id: str
-    label: int
-    dataset: str
-    manipulation: str
-    compression: str
+GroupMetrics = dict[str, dict[str, dict[str, Any]]]  # group -> scorer -> metric -> value
 
 
-def evaluation_groups(videos: Sequence[VideoInfo]) -> dict[str, np.ndarray]:
+def evaluation_groups(videos: Sequence[ScoredVideo]) -> dict[str, np.ndarray]:
     """Group name -> boolean mask over `videos`.
 
     `<dataset>`: every video of the dataset. `<dataset>/<manipulation>/<compression>`: that manipulation's
@@ -38,3 +33,25 @@ def evaluation_groups(videos: Sequence[VideoInfo]) -> dict[str, np.ndarray]:
             reals = (ds == d) & (comp == c) & (label == 0)
             groups[f"{d}/{m}/{c}"] = reals | ((ds == d) & (comp == c) & (manip == m) & (label == 1))
     return groups
+
+
+def group_metrics(videos: Sequence[ScoredVideo], scorers: Sequence[str], fpr_targets: Sequence[float],
+                  reference: bool) -> GroupMetrics:
+    """group -> scorer -> metrics over the group's videos that this scorer could score."""
+    out: GroupMetrics = {}
+    for group, mask in evaluation_groups(videos).items():
+        out[group] = {}
+        for s in scorers:
+            chosen = [v for v, m in zip(videos, mask, strict=True) if m and v.scores.get(s) is not None]
+            m = detection_metrics(np.asarray([v.label for v in chosen]), np.asarray([v.scores[s] for v in chosen]),
+                                  list(fpr_targets), reference)
+            m["n_unscored"] = int(mask.sum()) - len(chosen)
+            out[group][s] = m
+    return out
+
+
+def mean_dataset_auc(metrics: GroupMetrics, scorer: str) -> float | None:
+    """The mean ROC-AUC of `scorer` over whole datasets (groups without a '/'), None where it has none."""
+    aucs = [by[scorer]["auc"] for group, by in metrics.items()
+            if "/" not in group and scorer in by and not math.isnan(by[scorer]["auc"])]
+    return float(np.mean(aucs)) if aucs else None

@@ -7,22 +7,6 @@ import math
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-AGGREGATIONS = ("mean", "max", "topk")
-
-
-def aggregate(scores: np.ndarray, how: str = "mean", topk: int = 3) -> float:
-    """One video score from its pair or frame scores: mean, max, or the mean of the top k."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.size == 0:
-        raise ValueError("cannot aggregate an empty score list")
-    if how == "mean":
-        return float(scores.mean())
-    if how == "max":
-        return float(scores.max())
-    if how == "topk":
-        return float(np.sort(scores)[-max(1, int(topk)):].mean())
-    raise ValueError(f"unknown eval.aggregate '{how}'; valid choices: {', '.join(AGGREGATIONS)}")
-
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """ROC-AUC on continuous scores."""
@@ -73,11 +57,3 @@ def detection_metrics(labels: np.ndarray, scores: np.ndarray, fpr_targets: list[
     if reference:
         out["ref_thresholded_auc"] = reference_thresholded_auc(labels, scores)
     return out
-
-
-def threshold_at_fpr(real_scores: np.ndarray, fpr: float) -> float:
-    """Threshold flagging at most a fraction `fpr` of these real scores (score > threshold = fake)."""
-    real_scores = np.sort(np.asarray(real_scores, dtype=np.float64))
-    if real_scores.size == 0:
-        raise ValueError("no real scores to set a threshold on")
-    return float(np.quantile(real_scores, 1.0 - fpr, method="higher"))

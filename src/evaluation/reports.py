@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from data_modules.io import atomic_write_bytes, atomic_write_text  # noqa: E402
+from src.evaluation.groups import GroupMetrics  # noqa: E402
+from src.evaluation.videos import ScoredVideo  # noqa: E402
 
 VIDEO_FIELDS = ["video_id", "dataset", "manipulation", "compression", "label", "num_frames", "num_pairs", "reason"]
 METRIC_COLUMNS = [("auc", "ROC-AUC"), ("ap", "AP"), ("eer", "EER"), ("tpr@fpr0.01", "TPR@1%FPR"),
@@ -31,18 +34,47 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def write_scores_csv(path: Path, records: list[dict[str, Any]], scorers: list[str]) -> None:
+@dataclass(frozen=True)
+class CalibrationRow:
+    """One scorer's validation ROC-AUC and (for a head) its weight in the fusion with the classifier."""
+
+    scorer: str
+    val_auc: float | None
+    fusion_weight: float | None
+
+
+@dataclass(frozen=True)
+class CalibrationSummary:
+    """What results.md says about calibration: how many validation videos, and a row per scorer."""
+
+    n_val_real: int
+    n_val_pseudo_fake: int
+    rows: list[CalibrationRow]
+
+
+def _video_row(video: ScoredVideo, scorers: list[str]) -> dict[str, Any]:
+    return {**{k: getattr(video, k) for k in VIDEO_FIELDS}, **{s: video.scores.get(s) for s in scorers}}
+
+
+def write_scores_csv(path: Path, videos: list[ScoredVideo], scorers: list[str]) -> None:
     """One row per test video: identity, frame/pair counts, reason when unscored, and every scorer's score."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=VIDEO_FIELDS + scorers, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=VIDEO_FIELDS + scorers)
     writer.writeheader()
-    for rec in records:
-        writer.writerow({**rec, **{s: "" if rec[s] is None else f"{rec[s]:.6g}" for s in scorers}})
+    for video in videos:
+        row = _video_row(video, scorers)
+        writer.writerow({**row, **{s: "" if row[s] is None else f"{row[s]:.6g}" for s in scorers}})
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
-def results_markdown(title: str, metrics: dict[str, dict[str, dict[str, Any]]], scorers: list[str],
-                     unscored: list[dict[str, Any]], calibration: dict[str, Any] | None) -> str:
+def json_safe(metrics: GroupMetrics) -> GroupMetrics:
+    """NaN (a group without both classes) as null, so results.json stays strict JSON."""
+    return {g: {s: {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in m.items()}
+                for s, m in by.items()} for g, by in metrics.items()}
+
+
+def results_markdown(title: str, metrics: GroupMetrics, scorers: list[str], unscored: list[ScoredVideo],
+                     calibration: CalibrationSummary | None, classifier: str) -> str:
     """Markdown: ROC-AUC per group and scorer, full metrics per dataset, unscored videos, calibration."""
     lines = [f"# {title}", "", "Video-level scores (pair or frame scores aggregated per video_id). "
              "Higher = more likely fake.", "", "## ROC-AUC by evaluation group", "",
@@ -66,19 +98,15 @@ def results_markdown(title: str, metrics: dict[str, dict[str, dict[str, Any]]], 
         lines += ["They are excluded from the head and fusion metrics above (counted in `n_real`/`n_fake` only "
                   "where scored); the classifier still scores every video with at least one face frame.", "",
                   "| video_id | label | frames | reason | classifier scored |", "|---|---|---|---|---|"]
-        lines += [f"| {u['video_id']} | {u['label']} | {u['num_frames']} | {u['reason']} | "
-                  f"{'yes' if u['classifier'] is not None else 'no'} |" for u in unscored]
+        lines += [f"| {u.video_id} | {u.label} | {u.num_frames} | {u.reason} | "
+                  f"{'yes' if u.scores.get(classifier) is not None else 'no'} |" for u in unscored]
     else:
         lines.append("None: every test video had enough frames.")
     if calibration:
         lines += ["", "## Calibration (validation data only)", "",
-                  f"{calibration['n_val_real']} validation real videos, {calibration['n_val_pseudo_fake']} "
+                  f"{calibration.n_val_real} validation real videos, {calibration.n_val_pseudo_fake} "
                   "pseudo-fake videos.", "", "| scorer | val ROC-AUC | fusion weight on head |", "|---|---|---|"]
-        for name, cal in calibration["scorers"].items():
-            if "val_auc" not in cal:
-                continue
-            weight = calibration["fusion"].get(name, {}).get("weight")
-            lines.append(f"| {name} | {_fmt(cal.get('val_auc'))} | {_fmt(weight)} |")
+        lines += [f"| {r.scorer} | {_fmt(r.val_auc)} | {_fmt(r.fusion_weight)} |" for r in calibration.rows]
     return "\n".join(lines) + "\n"
 
 
@@ -117,8 +145,23 @@ def plot_histograms(path: Path, title: str, labels: dict[str, np.ndarray], score
     _save(fig, path)
 
 
-def log_to_wandb(run: Any, metrics: dict[str, dict[str, dict[str, Any]]], records: list[dict[str, Any]],
-                 scorers: list[str], images: list[Path]) -> None:
+def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str]) -> list[Path]:
+    """roc_<dataset>.png and hist_<dataset>.png per dataset, over the videos each scorer could score."""
+    paths = []
+    for dataset in sorted({v.dataset for v in videos}):
+        chosen = [v for v in videos if v.dataset == dataset]
+        labels = {s: np.asarray([v.label for v in chosen if v.scores.get(s) is not None]) for s in scorers}
+        scores = {s: np.asarray([v.scores[s] for v in chosen if v.scores.get(s) is not None], dtype=np.float64)
+                  for s in scorers}
+        roc, hist = run_dir / f"roc_{dataset}.png", run_dir / f"hist_{dataset}.png"
+        plot_roc(roc, f"{dataset}: video-level ROC", labels, scores)
+        plot_histograms(hist, f"{dataset}: video scores", labels, scores)
+        paths += [roc, hist]
+    return paths
+
+
+def log_to_wandb(run: Any, metrics: GroupMetrics, videos: list[ScoredVideo], scorers: list[str],
+                 images: list[Path]) -> None:
     """Metrics and per-video scores as W&B tables, plots as images, dataset ROC-AUCs in the summary."""
     import wandb
 
@@ -126,8 +169,9 @@ def log_to_wandb(run: Any, metrics: dict[str, dict[str, dict[str, Any]]], record
     rows = [[g, s, *(m.get(k) for k, _ in METRIC_COLUMNS), m["n_real"], m["n_fake"]]
             for g, by in metrics.items() for s, m in by.items()]
     video_cols = VIDEO_FIELDS + scorers
+    video_rows = [list(_video_row(v, scorers).values()) for v in videos]
     payload = {"eval/metrics": wandb.Table(columns=cols, data=rows),
-               "eval/video_scores": wandb.Table(columns=video_cols, data=[[r[c] for c in video_cols] for r in records])}
+               "eval/video_scores": wandb.Table(columns=video_cols, data=video_rows)}
     payload.update({f"eval/{p.stem}": wandb.Image(str(p)) for p in images})
     run.log(payload)
     for g, by in metrics.items():

@@ -1,1 +1,1 @@
-"""Models: timm backbones, the SAM optimiser, the stage-1 feature extractor, pair operators and heads."""
+"""Models: the stage-1 feature extractor (extractor/) and the stage-2 differential detector (differential/)."""

@@ -6,7 +6,6 @@ and returns the metrics it wants in results.json. Modules import lazily, so a ru
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,22 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
-from src.utils.artifacts import ArtifactStore
+from data_modules.registry import Registry
+from src.artifacts.store import ArtifactStore
 
 if TYPE_CHECKING:
     from pytorch_lightning.loggers import Logger
 
-STAGES: dict[str, str] = {
-    "preprocess": "src.stages.preprocess:run",
-    "train_extractor": "src.stages.train_extractor:run",
-    "embed": "src.stages.embed:run",
-    "fit_head": "src.stages.fit_head:run",
-    "evaluate": "src.stages.evaluate:run",
-}
-
-
-class UnknownStageError(ValueError):
-    """A `stages` entry that names no registered stage."""
+STAGES: Registry[Callable[[RunContext], dict[str, Any]]] = Registry("stage")
+for _stage in ("preprocess", "train_extractor", "embed", "fit_head", "evaluate"):
+    STAGES.add(_stage, f"src.stages.{_stage}:run")
 
 
 @dataclass
@@ -49,14 +41,6 @@ class RunContext:
 
 
 def check_stages(names: list[str]) -> None:
-    """Raise UnknownStageError naming the valid choices when a stage is not registered."""
+    """Raise UnknownNameError naming the valid choices when a stage is not registered."""
     for name in names:
-        if name not in STAGES:
-            raise UnknownStageError(f"unknown stage '{name}'; valid choices: {', '.join(STAGES)}")
-
-
-def resolve_stage(name: str) -> Callable[[RunContext], dict[str, Any]]:
-    """Import and return the stage function registered under `name`."""
-    check_stages([name])
-    module, func = STAGES[name].split(":")
-    return getattr(importlib.import_module(module), func)
+        STAGES.check(name)

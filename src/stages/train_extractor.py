@@ -15,16 +15,16 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from data_modules.pseudo_fake import PseudoFakeDataModule
-from src.models.backbones import backbone_data_config
-from src.models.extractor import FeatureExtractor, export_extractor
+from src.artifacts.extractor import CHECKPOINT_DIR, KIND, LAST
+from src.artifacts.faces import open_face_cache
+from src.artifacts.keys import extractor_key, pseudo_val_key
+from src.models.extractor.backbones import backbone_data_config
+from src.models.extractor.lightning import ExtractorModule, OptimSettings
+from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet, save_extractor
 from src.stages import RunContext
-from src.stages.keys import extractor_key, open_face_cache, pseudo_val_key
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
-
-KIND = "extractor"
-CHECKPOINT_DIR, LAST = "checkpoints", "last.ckpt"
 
 
 def build_datamodule(ctx: RunContext, data_config: dict[str, Any]) -> PseudoFakeDataModule:
@@ -79,7 +79,9 @@ def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
         torch.set_float32_matmul_precision("high")  # TF32 matmuls for the fp32 parts on Ampere and later
     data_config = backbone_data_config(cfg.backbone)
     datamodule = build_datamodule(ctx, data_config)
-    model = FeatureExtractor.from_config(cfg.backbone, cfg.extractor, data_config, cfg.paths.weights_dir)
+    spec = ExtractorSpec.from_config(cfg.backbone, data_config, bool(cfg.extractor.get("channels_last", False)))
+    net = FeatureExtractorNet.build(spec, weights_dir=cfg.paths.weights_dir)
+    model = ExtractorModule(net, OptimSettings.from_config(cfg.extractor), bool(cfg.extractor.get("compile", False)))
     work = store.partial_path(KIND, key)
     checkpoint = checkpoint_callback(work, int(cfg.extractor.top_k))
     trainer = build_trainer(cfg.trainer, [checkpoint, *_preview_callbacks()], ctx.loggers,
@@ -97,7 +99,7 @@ def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
         best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         model.load_state_dict(state)
-        export_extractor(model, out, {"checkpoint": best.name, "val_auc": summary["val_auc"], "key": key})
+        save_extractor(model.net, out, {"checkpoint": best.name, "val_auc": summary["val_auc"], "key": key})
     trainer.strategy.barrier()
     log.info("stage 1: best val/auc %s from %s; exported to %s", summary["val_auc"], best.name,
              store.path(KIND, key))

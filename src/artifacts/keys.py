@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from data_modules.cache import FaceCache
-from src.utils.artifacts import ArtifactStore, config_hash
+from src.artifacts.store import config_hash
 
 # Settings that change speed or logging, never results, stay out of the keys.
 _FACE_RUNTIME = ("num_workers",)
@@ -36,21 +35,6 @@ def extractor_key(cfg: DictConfig) -> str:
 def embedding_key(cfg: DictConfig, data: DictConfig) -> str:
     """Embeddings of one dataset's cached frames by one extractor checkpoint."""
     return f"{data.name}-" + config_hash(extractor_key(cfg), face_cache_key(data, cfg.face))
-
-
-def open_face_cache(store: ArtifactStore, data: DictConfig, face: DictConfig) -> FaceCache:
-    """The finished face cache of `data`, or a clear error saying to run preprocess."""
-    return FaceCache(store.require("faces", face_cache_key(data, face), made_by="preprocess"))
-
-
-def datasets_in_run(cfg: DictConfig) -> list[DictConfig]:
-    """The training dataset followed by every extra test dataset, without duplicates by name."""
-    seen, out = set(), []
-    for data in [cfg.data, *cfg.get("test_data", {}).values()]:
-        if data.name not in seen:
-            seen.add(data.name)
-            out.append(data)
-    return out
 
 
 def pseudo_val_key(cfg: DictConfig) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.svm import OneClassSVM
 from threadpoolctl import threadpool_limits
 
-from src.models.heads.base import Head, as_features, subsample
+from src.models.differential.heads.base import HEADS, Head, as_features, subsample
 
 _CHUNK = 4096
 
@@ -39,6 +39,7 @@ def rbf_kernel(A: np.ndarray, B: np.ndarray, gamma: float) -> np.ndarray:
     return np.exp(-gamma * np.maximum(sq, 0.0))
 
 
+@HEADS.register("ocsvm")
 class OCSVMHead(Head):
     """One-class SVM over pair features."""
 

@@ -9,8 +9,8 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
-from src.models.heads.base import Head, as_features, subsample
-from src.models.heads.pca import PCAProjection
+from src.models.differential.heads.base import HEADS, Head, as_features, subsample
+from src.models.differential.heads.pca import PCAProjection
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -30,6 +30,7 @@ class GMMParams:
     max_train: int | None = 8000
 
 
+@HEADS.register("gmm")
 class GMMHead(Head):
     """Gaussian mixture over (optionally PCA-projected) pair features."""
 

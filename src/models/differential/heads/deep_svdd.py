@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from src.models.heads.base import Head, as_features
+from src.models.differential.heads.base import HEADS, Head, as_features
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -155,6 +155,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@HEADS.register("deep_svdd")
 class DeepSVDDHead(Head):
     """Deep SVDD over pair features; score = squared distance to c (minus R^2 for soft-boundary)."""
 

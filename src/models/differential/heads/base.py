@@ -13,9 +13,11 @@ from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from data_modules.io import atomic_write_bytes, atomic_write_json
+from data_modules.registry import Registry
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
+HEADS: Registry[type[Head]] = Registry("head")
 
 META_FILE = "head.json"
 ARRAYS_FILE = "head.safetensors"

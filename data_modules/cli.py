@@ -1,0 +1,79 @@
+"""The one command-line style of every entry point: `key=value` arguments parsed into a typed dataclass;
+`--help` prints the usage, expected errors end in one line (exit 2) naming the file or value and the fix, and
+`--debug` (or HYDRA_FULL_ERROR=1) shows the traceback instead."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from data_modules.registry import UnknownNameError
+from data_modules.sources.common import DatasetLayoutError
+
+T = TypeVar("T")
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+class UsageError(ValueError):
+    """A bad command line; the message names the argument and how to fix it."""
+
+
+EXPECTED_ERRORS = (UsageError, UnknownNameError, DatasetLayoutError, FileNotFoundError, NotADirectoryError,
+                   PermissionError)
+
+
+def _convert(key: str, text: str, kind: Any) -> Any:
+    """`text` as the annotated type of field `key` (Path, int, float, bool, str, or X | None)."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null"):
+            return None
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    if kind is bool:
+        if text.lower() not in TRUE + FALSE:
+            raise UsageError(f"{key}={text}: expected true or false")
+        return text.lower() in TRUE
+    try:
+        return Path(text) if kind is Path else kind(text)
+    except ValueError:
+        raise UsageError(f"{key}={text}: expected {getattr(kind, '__name__', kind)}") from None
+
+
+def parse_args(cls: type[T], argv: Sequence[str], usage: str) -> T:
+    """Fill dataclass `cls` from `key=value` arguments; a bad, unknown or missing one is a UsageError."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for arg in argv:
+        key, sep, text = arg.partition("=")
+        if not sep or key not in names:
+            raise UsageError(f"unknown argument '{arg}'; valid keys: {', '.join(sorted(names))} ({usage})")
+        values[key] = _convert(key, text, hints[key])
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise UsageError(f"missing {', '.join(f'{m}=...' for m in missing)} ({usage})")
+    return cls(**values)
+
+
+def run_main(main: Callable[[list[str]], int | None], usage: str, argv: Sequence[str] | None = None) -> None:
+    """Call `main(arguments)` and exit with its status; expected errors become one `error: ...` line."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(usage)
+        sys.exit(0)
+    debug = "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    args = [a for a in args if a != "--debug"]
+    try:
+        status = main(args)
+    except EXPECTED_ERRORS as err:
+        if debug:
+            raise
+        sys.stderr.write(f"error: {err}\n")
+        sys.exit(2)
+    sys.exit(status or 0)

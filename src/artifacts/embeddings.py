@@ -1,0 +1,121 @@
+"""The embedding artifact (`embeddings/<embedding_key>`): every cached frame of one dataset embedded once.
+
+    embeddings.npz   EmbeddingTable: float16 embeddings and float32 logits by video_id and frame number
+    videos.json      the face-cache index rows, skipped videos included
+    pseudo_val.npz   training dataset only: pseudo-fakes of its validation reals, for calibration
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+from data_modules.io import atomic_save_npz, atomic_write_json, load_npz
+from data_modules.records import IndexRow, select_rows
+from src.artifacts.keys import embedding_key
+from src.artifacts.store import ArtifactStore
+from src.models.differential.pairs import VideoEmbeddings
+
+KIND = "embeddings"
+EMBEDDINGS_FILE, PSEUDO_FILE, ROWS_FILE = "embeddings.npz", "pseudo_val.npz", "videos.json"
+
+
+@dataclass
+class EmbeddingTable:
+    """Embeddings of every cached frame of one dataset, grouped by video (rows sorted by frame number)."""
+
+    video_ids: np.ndarray  # [V] str, sorted
+    offsets: np.ndarray  # [V+1] int64: video v owns rows offsets[v]:offsets[v+1]
+    frame_indices: np.ndarray  # [N] int64
+    embeddings: np.ndarray  # [N, D] float16
+    logits: np.ndarray  # [N] float32
+
+    def __post_init__(self) -> None:
+        self._where = {str(v): i for i, v in enumerate(self.video_ids)}
+
+    def __contains__(self, video_id: str) -> bool:
+        return video_id in self._where
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def video(self, video_id: str) -> VideoEmbeddings:
+        """One video's float32 embeddings, logits and frame numbers."""
+        if video_id not in self._where:
+            raise KeyError(f"video '{video_id}' has no embeddings; rerun the embed stage")
+        i = self._where[video_id]
+        rows = slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+        return VideoEmbeddings(video_id, self.embeddings[rows].astype(np.float32), self.logits[rows],
+                               self.frame_indices[rows])
+
+    def videos(self) -> list[VideoEmbeddings]:
+        """Every video, in video_id order."""
+        return [self.video(str(v)) for v in self.video_ids]
+
+    @property
+    def dim(self) -> int:
+        """Embedding width."""
+        return int(self.embeddings.shape[1])
+
+    @classmethod
+    def from_videos(cls, videos: list[VideoEmbeddings], dim: int) -> EmbeddingTable:
+        """Build from videos; tables are sorted by video_id, each video's rows by frame number."""
+        parts = sorted((v.in_frame_order() for v in videos), key=lambda v: v.video_id)
+        offsets = np.cumsum([0] + [len(v.frame_indices) for v in parts]).astype(np.int64)
+
+        def cat(name: str, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+            chunks = [np.asarray(getattr(v, name)) for v in parts]
+            return np.concatenate(chunks).astype(dtype) if chunks else np.zeros(shape, dtype)
+
+        return cls(np.asarray([v.video_id for v in parts], dtype=np.str_), offsets,
+                   cat("frame_indices", np.int64, (0,)), cat("embeddings", np.float16, (0, dim)),
+                   cat("logits", np.float32, (0,)))
+
+    def save(self, path: Path) -> None:
+        """Atomic uncompressed npz (no pickle)."""
+        atomic_save_npz(path, video_ids=self.video_ids, offsets=self.offsets, frame_indices=self.frame_indices,
+                        embeddings=self.embeddings, logits=self.logits)
+
+    @classmethod
+    def load(cls, path: Path) -> EmbeddingTable:
+        """Read a table written by `save`."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no embedding table at {path}; run the embed stage")
+        return cls(**load_npz(path))
+
+
+@dataclass
+class EmbeddingArtifact:
+    """One dataset's embeddings, its index rows, and (training dataset only) the calibration pseudo-fakes."""
+
+    table: EmbeddingTable
+    rows: list[IndexRow]
+    pseudo: EmbeddingTable | None = None
+
+    def videos(self, split: str, label: int | None = None) -> list[VideoEmbeddings]:
+        """Embedded videos of a split (and label), in index order."""
+        return [self.table.video(r.video_id) for r in select_rows(self.rows, split, label) if r.video_id in self.table]
+
+    def write(self, directory: Path) -> None:
+        """Write the artifact's files into `directory`."""
+        self.table.save(directory / EMBEDDINGS_FILE)
+        atomic_write_json(directory / ROWS_FILE, [asdict(r) for r in self.rows])
+        if self.pseudo is not None:
+            self.pseudo.save(directory / PSEUDO_FILE)
+
+    @classmethod
+    def read(cls, directory: Path) -> EmbeddingArtifact:
+        """Read a written artifact."""
+        rows = [IndexRow.from_strings(r) for r in json.loads((directory / ROWS_FILE).read_text())]
+        pseudo = directory / PSEUDO_FILE
+        return cls(EmbeddingTable.load(directory / EMBEDDINGS_FILE), rows,
+                   EmbeddingTable.load(pseudo) if pseudo.is_file() else None)
+
+
+def read_embeddings(store: ArtifactStore, cfg: DictConfig, data: DictConfig) -> EmbeddingArtifact:
+    """The finished embeddings of `data` under this run's extractor, or an error saying to run `embed`."""
+    return EmbeddingArtifact.read(store.require(KIND, embedding_key(cfg, data), made_by="embed"))

@@ -1,0 +1,1 @@
+"""Stage 1: the network (net), its training (lightning, sam), backbones, and inference."""

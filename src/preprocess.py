@@ -1,0 +1,33 @@
+"""`python -m src.preprocess data=<dataset> data.root=<dir> [face=insightface] [overrides...]`: face caches only.
+
+Composes experiments/run.yaml with the given overrides and builds the face cache of the training dataset
+and of every test_data entry, exactly as the `preprocess` stage of src.run does.
+"""
+
+from __future__ import annotations
+
+from data_modules.cli import run_main
+from src.artifacts.faces import build_face_cache
+from src.artifacts.store import ArtifactStore
+from src.config import check_group_overrides, compose_config, datasets_in_run
+
+USAGE = "usage: python -m src.preprocess data=<dataset> data.root=<dir> [face=<backend>] [key=value ...]"
+
+
+def preprocess(overrides: list[str]) -> int:
+    """Build every dataset's face cache."""
+    check_group_overrides(overrides)
+    cfg = compose_config(overrides)
+    store = ArtifactStore(cfg.paths.artifact_dir)
+    for data in datasets_in_run(cfg):
+        build_face_cache(store, data, cfg.face)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (`difffake-preprocess`)."""
+    run_main(preprocess, USAGE, argv)
+
+
+if __name__ == "__main__":
+    main()
