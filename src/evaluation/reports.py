@@ -1,4 +1,4 @@
-"""Run-dir reports: results.md, scores.csv, ROC curves and score histograms (PNG), and W&B tables/images."""
+"""Run-dir reports: results.md, scores.csv, and W&B tables/images (the figures are drawn in plots.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from data_modules.io import atomic_write_bytes, atomic_write_text  # noqa: E402
+from data_modules.io import atomic_write_bytes, atomic_write_text
 
 VIDEO_FIELDS = ["video_id", "dataset", "manipulation", "compression", "label", "num_frames", "num_pairs", "reason"]
 METRIC_COLUMNS = [("auc", "ROC-AUC"), ("ap", "AP"), ("eer", "EER"), ("tpr@fpr0.01", "TPR@1%FPR"),
@@ -80,41 +73,6 @@ def results_markdown(title: str, metrics: dict[str, dict[str, dict[str, Any]]], 
             weight = calibration["fusion"].get(name, {}).get("weight")
             lines.append(f"| {name} | {_fmt(cal.get('val_auc'))} | {_fmt(weight)} |")
     return "\n".join(lines) + "\n"
-
-
-def _save(fig: plt.Figure, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def plot_roc(path: Path, title: str, labels: dict[str, np.ndarray], scores: dict[str, np.ndarray]) -> None:
-    """ROC curve of every scorer that has both classes."""
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, s in scores.items():
-        if len(set(labels[name].tolist())) == 2:
-            fpr, tpr, _ = roc_curve(labels[name], s)
-            ax.plot(fpr, tpr, label=name)
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title)
-    ax.legend(fontsize=7, loc="lower right")
-    _save(fig, path)
-
-
-def plot_histograms(path: Path, title: str, labels: dict[str, np.ndarray], scores: dict[str, np.ndarray]) -> None:
-    """Per scorer, video-score histograms of reals and fakes."""
-    names = list(scores)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        s, y = scores[name], labels[name]
-        bins = np.histogram_bin_edges(s, bins=20) if len(s) else 10
-        ax.hist(s[y == 0], bins=bins, alpha=0.6, label="real")
-        ax.hist(s[y == 1], bins=bins, alpha=0.6, label="fake")
-        ax.set_title(name, fontsize=8)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    _save(fig, path)
 
 
 def log_to_wandb(run: Any, metrics: dict[str, dict[str, dict[str, Any]]], records: list[dict[str, Any]],

@@ -16,14 +16,8 @@ from data_modules.pairs import EmbeddingTable, load_rows
 from data_modules.records import STATUS_OK
 from src.evaluation.groups import VideoInfo, evaluation_groups
 from src.evaluation.metrics import detection_metrics
-from src.evaluation.reports import (
-    log_to_wandb,
-    plot_histograms,
-    plot_roc,
-    results_markdown,
-    write_markdown,
-    write_scores_csv,
-)
+from src.evaluation.plots import plot_histograms, plot_roc
+from src.evaluation.reports import log_to_wandb, results_markdown, write_markdown, write_scores_csv
 from src.evaluation.run_scorer import CLASSIFIER, RunScorer, fusion_name
 from src.stages import RunContext
 from src.stages.embed import EMBEDDINGS_FILE, ROWS_FILE, embedding_dir
