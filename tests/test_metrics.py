@@ -1,4 +1,5 @@
-"""Metrics against scikit-learn, the reference thresholded "AUC", aggregation, groups, fusion, thresholds."""
+"""Metrics against scikit-learn, the reference thresholded "AUC", frame metrics, accuracy, aggregation, groups,
+fusion, thresholds."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 
 from src.evaluation.groups import evaluation_groups
-from src.evaluation.metrics import detection_metrics, equal_error_rate, reference_thresholded_auc, tpr_at_fpr
+from src.evaluation.metrics import (
+    accuracy_at,
+    balanced_accuracy_at,
+    detection_metrics,
+    equal_error_rate,
+    frame_metrics,
+    reference_thresholded_auc,
+    tpr_at_fpr,
+)
 from src.evaluation.videos import ScoredVideo as VideoInfo
 from src.models.differential.calibration import choose_weight, fuse, rank_normalise, threshold_at_fpr
 from src.models.differential.scorer import aggregate
@@ -95,3 +104,31 @@ def test_threshold_at_fpr_flags_at_most_that_fraction():
     reals = np.arange(100.0)
     t = threshold_at_fpr(reals, 0.05)
     assert (reals > t).mean() <= 0.05
+
+
+def test_frame_metrics_match_sklearn_on_frames_with_ties(labelled):
+    labels, scores = labelled
+    frames = np.round(scores, 1)  # rounded: many tied frame scores
+    m = frame_metrics(labels, frames)
+    assert m.auc == pytest.approx(roc_auc_score(labels, frames), abs=1e-12)
+    assert m.ap == pytest.approx(average_precision_score(labels, frames), abs=1e-12)
+    assert m.eer == equal_error_rate(labels, frames) and 0 < m.eer < 0.5
+    assert (m.n_real, m.n_fake, m.threshold, m.note) == (200, 100, None, "")
+    assert math.isnan(m.acc) and math.isnan(m.balanced_acc)
+    at = frame_metrics(labels, frames, threshold=0.6)
+    assert at.acc == pytest.approx(((frames > 0.6) == labels).mean())
+    assert at.balanced_acc == pytest.approx(balanced_accuracy_score(labels, frames > 0.6))
+    known = frame_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    assert (known.auc, known.ap) == (0.75, pytest.approx(5 / 6))
+    assert math.isnan(frame_metrics(np.ones(3, int), np.arange(3.0)).auc)
+
+
+def test_accuracy_and_balanced_accuracy_by_hand():
+    """3 reals, 5 fakes, threshold 0.5 (score > 0.5 = fake): one real and two fakes misclassified; a score
+    equal to the threshold counts as real. TNR 2/3, TPR 3/5: balanced 19/30; accuracy 5/8."""
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    scores = np.array([0.2, 0.5, 0.7, 0.9, 0.6, 0.8, 0.5, 0.1])
+    assert accuracy_at(labels, scores, 0.5) == 5 / 8
+    assert balanced_accuracy_at(labels, scores, 0.5) == pytest.approx(19 / 30)
+    with pytest.raises(ValueError, match="needs real and fake items; got 0 real, 3 fake"):
+        balanced_accuracy_at(np.ones(3, int), np.arange(3.0), 0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
@@ -57,3 +58,50 @@ def detection_metrics(labels: np.ndarray, scores: np.ndarray, fpr_targets: list[
     if reference:
         out["ref_thresholded_auc"] = reference_thresholded_auc(labels, scores)
     return out
+
+
+def accuracy_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
+    """Fraction classified correctly when score > threshold means fake."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    return float(((scores > threshold) == (labels == 1)).mean())
+
+
+def balanced_accuracy_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
+    """Mean of the true-positive and true-negative rates when score > threshold means fake."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    fake, real = labels == 1, labels == 0
+    if not fake.any() or not real.any():
+        raise ValueError(f"balanced accuracy needs real and fake items; got {real.sum()} real, {fake.sum()} fake")
+    return float(((scores[fake] > threshold).mean() + (scores[real] <= threshold).mean()) / 2.0)
+
+
+@dataclass(frozen=True)
+class FrameMetrics:
+    """Frame-level metrics, every frame one sample (DeepfakeBench's frame AUC / AP / EER / ACC columns)."""
+
+    auc: float
+    ap: float
+    eer: float
+    acc: float
+    balanced_acc: float
+    threshold: float | None
+    n_real: int
+    n_fake: int
+    note: str = ""
+
+
+def frame_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float | None = None) -> FrameMetrics:
+    """AUC, AP and EER over frames; ACC and balanced ACC at `threshold` (NaN without one).
+
+    One class missing gives NaN metrics with a note. DeepfakeBench's ACC thresholds probabilities at 0.5;
+    pass the threshold that suits these scores (e.g. `threshold_at_fpr` on validation reals).
+    """
+    labels, scores = np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+    n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
+    if n_real == 0 or n_fake == 0:
+        return FrameMetrics(*[math.nan] * 5, threshold, n_real, n_fake, note="needs real and fake frames")
+    acc, balanced = ((accuracy_at(labels, scores, threshold), balanced_accuracy_at(labels, scores, threshold))
+                     if threshold is not None else (math.nan, math.nan))
+    return FrameMetrics(roc_auc(labels, scores), float(average_precision_score(labels, scores)),
+                        equal_error_rate(labels, scores), acc, balanced, threshold, n_real, n_fake)
+

@@ -1,4 +1,4 @@
-"""Run-dir reports: results.md, scores.csv, ROC curves and score histograms (PNG), and W&B tables/images."""
+"""Run-dir reports: results.md, scores.csv, and W&B tables/images (the figures are drawn in plots.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from data_modules.io import atomic_write_bytes, atomic_write_text  # noqa: E402
-from src.evaluation.groups import GroupMetrics  # noqa: E402
-from src.evaluation.videos import ScoredVideo  # noqa: E402
+from data_modules.io import atomic_write_bytes, atomic_write_text
+from src.evaluation.groups import GroupMetrics
+from src.evaluation.videos import ScoredVideo
 
 VIDEO_FIELDS = ["video_id", "dataset", "manipulation", "compression", "label", "num_frames", "num_pairs", "reason"]
 METRIC_COLUMNS = [("auc", "ROC-AUC"), ("ap", "AP"), ("eer", "EER"), ("tpr@fpr0.01", "TPR@1%FPR"),
@@ -108,56 +101,6 @@ def results_markdown(title: str, metrics: GroupMetrics, scorers: list[str], unsc
                   "pseudo-fake videos.", "", "| scorer | val ROC-AUC | fusion weight on head |", "|---|---|---|"]
         lines += [f"| {r.scorer} | {_fmt(r.val_auc)} | {_fmt(r.fusion_weight)} |" for r in calibration.rows]
     return "\n".join(lines) + "\n"
-
-
-def _save(fig: plt.Figure, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def plot_roc(path: Path, title: str, labels: dict[str, np.ndarray], scores: dict[str, np.ndarray]) -> None:
-    """ROC curve of every scorer that has both classes."""
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, s in scores.items():
-        if len(set(labels[name].tolist())) == 2:
-            fpr, tpr, _ = roc_curve(labels[name], s)
-            ax.plot(fpr, tpr, label=name)
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title)
-    ax.legend(fontsize=7, loc="lower right")
-    _save(fig, path)
-
-
-def plot_histograms(path: Path, title: str, labels: dict[str, np.ndarray], scores: dict[str, np.ndarray]) -> None:
-    """Per scorer, video-score histograms of reals and fakes."""
-    names = list(scores)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        s, y = scores[name], labels[name]
-        bins = np.histogram_bin_edges(s, bins=20) if len(s) else 10
-        ax.hist(s[y == 0], bins=bins, alpha=0.6, label="real")
-        ax.hist(s[y == 1], bins=bins, alpha=0.6, label="fake")
-        ax.set_title(name, fontsize=8)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    _save(fig, path)
-
-
-def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str]) -> list[Path]:
-    """roc_<dataset>.png and hist_<dataset>.png per dataset, over the videos each scorer could score."""
-    paths = []
-    for dataset in sorted({v.dataset for v in videos}):
-        chosen = [v for v in videos if v.dataset == dataset]
-        labels = {s: np.asarray([v.label for v in chosen if v.scores.get(s) is not None]) for s in scorers}
-        scores = {s: np.asarray([v.scores[s] for v in chosen if v.scores.get(s) is not None], dtype=np.float64)
-                  for s in scorers}
-        roc, hist = run_dir / f"roc_{dataset}.png", run_dir / f"hist_{dataset}.png"
-        plot_roc(roc, f"{dataset}: video-level ROC", labels, scores)
-        plot_histograms(hist, f"{dataset}: video scores", labels, scores)
-        paths += [roc, hist]
-    return paths
 
 
 def log_to_wandb(run: Any, metrics: GroupMetrics, videos: list[ScoredVideo], scorers: list[str],

@@ -14,10 +14,10 @@ from data_modules.records import STATUS_OK, IndexRow
 from src.artifacts.embeddings import EmbeddingArtifact, read_embeddings
 from src.config import datasets_in_run
 from src.evaluation.groups import GroupMetrics, group_metrics, mean_dataset_auc
+from src.evaluation.plots import dataset_plots
 from src.evaluation.reports import (
     CalibrationRow,
     CalibrationSummary,
-    dataset_plots,
     json_safe,
     log_to_wandb,
     results_markdown,

@@ -1,0 +1,74 @@
+"""Report figures as PNG files: ROC curves (optionally with bootstrap bands) and score histograms."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from data_modules.io import atomic_write_bytes  # noqa: E402
+from src.evaluation.intervals import RocBand  # noqa: E402
+from src.evaluation.videos import ScoredVideo  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_roc(path: Path, title: str, labels: dict[str, np.ndarray], scores: dict[str, np.ndarray],
+             bands: dict[str, RocBand] | None = None) -> None:
+    """ROC curve of every scorer that has both classes, shaded with its bootstrap band where one is given."""
+    bands = bands or {}
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, s in scores.items():
+        if len(set(labels[name].tolist())) == 2:
+            fpr, tpr, _ = roc_curve(labels[name], s)
+            (line,) = ax.plot(fpr, tpr, label=name)
+            if name in bands:
+                band = bands[name]
+                ax.fill_between(band.fpr, band.lo, band.hi, color=line.get_color(), alpha=0.2, lw=0)
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title)
+    confidence = {b.confidence for b in bands.values()}
+    legend_title = f"shaded: {confidence.pop():.0%} bootstrap band" if len(confidence) == 1 else None
+    ax.legend(fontsize=7, loc="lower right", title=legend_title, title_fontsize=7)
+    _save(fig, path)
+
+
+def plot_histograms(path: Path, title: str, labels: dict[str, np.ndarray], scores: dict[str, np.ndarray]) -> None:
+    """Per scorer, video-score histograms of reals and fakes."""
+    names = list(scores)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        s, y = scores[name], labels[name]
+        bins = np.histogram_bin_edges(s, bins=20) if len(s) else 10
+        ax.hist(s[y == 0], bins=bins, alpha=0.6, label="real")
+        ax.hist(s[y == 1], bins=bins, alpha=0.6, label="fake")
+        ax.set_title(name, fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str]) -> list[Path]:
+    """roc_<dataset>.png and hist_<dataset>.png per dataset, over the videos each scorer could score."""
+    paths = []
+    for dataset in sorted({v.dataset for v in videos}):
+        chosen = [v for v in videos if v.dataset == dataset]
+        labels = {s: np.asarray([v.label for v in chosen if v.scores.get(s) is not None]) for s in scorers}
+        scores = {s: np.asarray([v.scores[s] for v in chosen if v.scores.get(s) is not None], dtype=np.float64)
+                  for s in scorers}
+        roc, hist = run_dir / f"roc_{dataset}.png", run_dir / f"hist_{dataset}.png"
+        plot_roc(roc, f"{dataset}: video-level ROC", labels, scores)
+        plot_histograms(hist, f"{dataset}: video scores", labels, scores)
+        paths += [roc, hist]
+    return paths
