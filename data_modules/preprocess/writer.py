@@ -26,7 +26,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from data_modules.cache import FaceCache
 from data_modules.io import atomic_write_json
 from data_modules.preprocess.detectors import FaceDetector, build_detector, check_face_config
-from data_modules.preprocess.frames import VideoReadError, sample_frames
+from data_modules.preprocess.frames import VideoReadError
+from data_modules.preprocess.perturbed import PERTURB_KEYS, perturb_settings, sample_perturbed
 from data_modules.preprocess.track import NO_FACE, extract_track
 from data_modules.records import STATUS_OK, STATUS_SKIPPED, IndexRow, VideoRecord
 from data_modules.sources import list_videos
@@ -52,8 +53,8 @@ class VideoOutcome:
 
 
 def _detector(face_cfg: dict[str, Any]) -> FaceDetector:
-    """One detector per process and face config, built on first use."""
-    key = json.dumps(face_cfg, sort_keys=True, default=str)
+    """One detector per process and detector settings (the perturbation keys left out), built on first use."""
+    key = json.dumps({k: v for k, v in face_cfg.items() if k not in PERTURB_KEYS}, sort_keys=True, default=str)
     if key not in _DETECTORS:
         _DETECTORS[key] = build_detector(face_cfg)
     return _DETECTORS[key]
@@ -67,14 +68,16 @@ def _no_face_reason(skipped: list[tuple[int, str]]) -> str:
 
 def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any], frames_per_video: int
                   ) -> VideoOutcome:
-    """Sample, detect, crop and write one video; a video already in the cache is left as it is."""
+    """Sample (perturbed if face_cfg names a perturbation), detect, crop and write one video; a video already in
+    the cache is left as it is."""
     cache = FaceCache(cache_root)
     if cache.has_video(record.video_id):
         return VideoOutcome(record.video_id, STATUS_OK, num_frames=int(cache.read_record(record.video_id)["num_frames"]),
                             resumed=True)
     detector = _detector(face_cfg)  # a broken detector is a config error for the whole run, not a skip
+    perturbation = perturb_settings(face_cfg)  # so is a bad perturbation
     try:
-        frames = sample_frames(record.path, frames_per_video)
+        frames = sample_perturbed(record.path, frames_per_video, record.video_id, perturbation)
         track = extract_track(frames, detector, face_cfg)
     except VideoReadError as err:
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=str(err))
@@ -170,6 +173,7 @@ def build_face_cache(data_cfg: DictConfig | Mapping[str, Any], face_cfg: DictCon
                  store.path("faces", key), summary["ok"], summary["skipped"])
         return {**summary, "reused": True}
     check_face_config(face)
+    perturb_settings(face)  # a bad perturbation or a missing H.264 encoder fails before any video
     records = list_videos(data)
     workers = min(int(face.get("num_workers", 0)), len(records))
     start = time.perf_counter()
