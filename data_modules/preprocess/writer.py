@@ -26,7 +26,8 @@ from data_modules.cache import FaceCache
 from data_modules.io import atomic_write_json, to_plain
 from data_modules.preprocess.detectors import build_detector
 from data_modules.preprocess.face import FaceDetector
-from data_modules.preprocess.frames import VideoReadError, sample_frames
+from data_modules.preprocess.frames import VideoReadError
+from data_modules.preprocess.perturbed import PERTURB_KEYS, perturb_settings, sample_perturbed
 from data_modules.preprocess.track import NO_FACE, extract_track
 from data_modules.records import STATUS_OK, STATUS_SKIPPED, IndexRow, VideoRecord
 
@@ -51,8 +52,8 @@ class VideoOutcome:
 
 
 def _detector(face_cfg: dict[str, Any]) -> FaceDetector:
-    """One detector per process and face config, built on first use."""
-    key = json.dumps(face_cfg, sort_keys=True, default=str)
+    """One detector per process and detector settings (the perturbation keys left out), built on first use."""
+    key = json.dumps({k: v for k, v in face_cfg.items() if k not in PERTURB_KEYS}, sort_keys=True, default=str)
     if key not in _DETECTORS:
         _DETECTORS[key] = build_detector(face_cfg)
     return _DETECTORS[key]
@@ -66,14 +67,16 @@ def _no_face_reason(skipped: list[tuple[int, str]]) -> str:
 
 def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any], frames_per_video: int
                   ) -> VideoOutcome:
-    """Sample, detect, crop and write one video; a video already in the cache is left as it is."""
+    """Sample (perturbed if face_cfg names a perturbation), detect, crop and write one video; a video already in
+    the cache is left as it is."""
     cache = FaceCache(cache_root)
     if cache.has_video(record.video_id):
         return VideoOutcome(record.video_id, STATUS_OK, num_frames=int(cache.read_record(record.video_id)["num_frames"]),
                             resumed=True)
     detector = _detector(face_cfg)  # a broken detector is a config error for the whole run, not a skip
+    perturbation = perturb_settings(face_cfg)  # so is a bad perturbation
     try:
-        frames = sample_frames(record.path, frames_per_video)
+        frames = sample_perturbed(record.path, frames_per_video, record.video_id, perturbation)
         track = extract_track(frames, detector, face_cfg)
     except VideoReadError as err:
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=str(err))
