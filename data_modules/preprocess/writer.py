@@ -27,9 +27,10 @@ from data_modules.cache import FaceCache
 from data_modules.io import atomic_write_json
 from data_modules.preprocess.detectors import FaceDetector, build_detector, check_face_config
 from data_modules.preprocess.frames import VideoReadError, sample_frames
+from data_modules.preprocess.prepared import read_prepared_track
 from data_modules.preprocess.track import NO_FACE, extract_track
 from data_modules.records import STATUS_OK, STATUS_SKIPPED, IndexRow, VideoRecord
-from data_modules.sources import list_videos
+from data_modules.sources import list_videos, prepared_frames_of
 from src.stages.keys import face_cache_key
 from src.utils.artifacts import ArtifactStore
 
@@ -65,28 +66,32 @@ def _no_face_reason(skipped: list[tuple[int, str]]) -> str:
     return "no face (only faces smaller than face.min_face_px)"
 
 
-def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any], frames_per_video: int
-                  ) -> VideoOutcome:
-    """Sample, detect, crop and write one video; a video already in the cache is left as it is."""
+def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any], frames_per_video: int,
+                  data_cfg: dict[str, Any] | None = None) -> VideoOutcome:
+    """Sample, detect (or read the dataset's crops), crop and write one video; a cached video is kept."""
     cache = FaceCache(cache_root)
     if cache.has_video(record.video_id):
         return VideoOutcome(record.video_id, STATUS_OK, num_frames=int(cache.read_record(record.video_id)["num_frames"]),
                             resumed=True)
-    detector = _detector(face_cfg)  # a broken detector is a config error for the whole run, not a skip
+    prepared = prepared_frames_of(data_cfg) if data_cfg else None
+    detector = None if prepared else _detector(face_cfg)  # a broken detector is a config error, not a skip
     try:
-        frames = sample_frames(record.path, frames_per_video)
-        track = extract_track(frames, detector, face_cfg)
+        if prepared:
+            track = read_prepared_track(prepared(record, data_cfg), frames_per_video)
+        else:
+            track = extract_track(sample_frames(record.path, frames_per_video), detector, face_cfg)
     except VideoReadError as err:
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=str(err))
     except Exception as err:  # one odd video must not stop a dataset; it is counted with its reason
         log.warning("unexpected error on %s (%s)", record.path, record.video_id, exc_info=True)
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=f"error: {type(err).__name__}: {err}")
     without = sum(1 for _, reason in track.skipped if reason == NO_FACE)
+    sampled = len(track.crops) + len(track.skipped)
     if not track.crops:
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=_no_face_reason(track.skipped),
-                            frames_sampled=len(frames), frames_without_face=without)
+                            frames_sampled=sampled, frames_without_face=without)
     cache.write_video(record, track, str(face_cfg.get("image_format", "png")), int(face_cfg.get("jpeg_quality", 95)))
-    return VideoOutcome(record.video_id, STATUS_OK, num_frames=len(track.crops), frames_sampled=len(frames),
+    return VideoOutcome(record.video_id, STATUS_OK, num_frames=len(track.crops), frames_sampled=sampled,
                         frames_without_face=without)
 
 
@@ -95,9 +100,9 @@ def _init_worker() -> None:
 
 
 def _outcomes(records: list[VideoRecord], cache_root: Path, face_cfg: dict[str, Any], frames_per_video: int,
-              workers: int) -> Iterator[VideoOutcome]:
+              workers: int, data_cfg: dict[str, Any]) -> Iterator[VideoOutcome]:
     """Outcomes as videos finish: in this process for workers <= 0, else in a spawned process pool."""
-    args = (str(cache_root), face_cfg, frames_per_video)
+    args = (str(cache_root), face_cfg, frames_per_video, data_cfg)
     if workers <= 0:
         for record in records:
             yield process_video(record, *args)
@@ -140,13 +145,13 @@ def summarize(name: str, rows: list[IndexRow], outcomes: list[VideoOutcome], sec
     }
 
 
-def _run(records: list[VideoRecord], work: Path, face: dict[str, Any], frames_per_video: int, workers: int,
-         name: str) -> list[VideoOutcome]:
+def _run(records: list[VideoRecord], work: Path, face: dict[str, Any], data: dict[str, Any], workers: int
+         ) -> list[VideoOutcome]:
     """Process every record with a progress bar (videos, frames/s, frames without a face)."""
     outcomes: list[VideoOutcome] = []
     start, sampled, without = time.perf_counter(), 0, 0
-    with logging_redirect_tqdm(), tqdm(total=len(records), desc=f"faces {name}", unit="video") as bar:
-        for outcome in _outcomes(records, work, face, frames_per_video, workers):
+    with logging_redirect_tqdm(), tqdm(total=len(records), desc=f"faces {data['name']}", unit="video") as bar:
+        for outcome in _outcomes(records, work, face, int(data["frames_per_video"]), workers, data):
             outcomes.append(outcome)
             sampled += outcome.frames_sampled
             without += outcome.frames_without_face
@@ -169,13 +174,14 @@ def build_face_cache(data_cfg: DictConfig | Mapping[str, Any], face_cfg: DictCon
         log.info("face cache of %s is complete at %s (%d ok, %d skipped): reusing it", data.name,
                  store.path("faces", key), summary["ok"], summary["skipped"])
         return {**summary, "reused": True}
-    check_face_config(face)
+    if prepared_frames_of(data) is None:
+        check_face_config(face)
     records = list_videos(data)
     workers = min(int(face.get("num_workers", 0)), len(records))
     start = time.perf_counter()
     with store.build("faces", key, meta={"dataset": data.name, "data": _plain(data), "face": face}) as work:
         _remove_stale_temps(work)
-        outcomes = _run(records, work, face, int(data.frames_per_video), workers, data.name)
+        outcomes = _run(records, work, face, _plain(data), workers)
         by_id = {o.video_id: o for o in outcomes}
         rows = [IndexRow.from_record(r, by_id[r.video_id].num_frames, by_id[r.video_id].status,
                                      by_id[r.video_id].reason) for r in records]

@@ -1,7 +1,9 @@
 """Dataset adapters: `list_videos(data_cfg)` dispatches on data_cfg.adapter to one module per layout.
 
 Each adapter module exposes `list_records(data_cfg) -> list[VideoRecord]` and `LAYOUT` (the README text of
-its expected folder layout). Modules are imported lazily, so `demo` loads only when used.
+its expected folder layout). An adapter whose dataset ships face crops with landmarks also exposes
+`prepared_frames(record, data_cfg) -> list[PreparedFrame]`, and preprocessing reads those instead of
+detecting faces. Modules are imported lazily, so `demo` loads only when used.
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from __future__ import annotations
 import importlib
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from data_modules.records import VideoRecord
-from data_modules.sources.common import DatasetLayoutError
+from data_modules.sources.common import DatasetLayoutError, PreparedFrame
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +28,32 @@ ADAPTERS: dict[str, str] = {
     "deeperforensics": "data_modules.sources.deeperforensics",
     "forgerynet": "data_modules.sources.forgerynet",
     "dfdc": "data_modules.sources.dfdc",
+    "deepfakebench": "data_modules.sources.deepfakebench",
     "folder": "data_modules.sources.folder",
     "demo": "data_modules.sources.demo",
 }
 
-__all__ = ["ADAPTERS", "DatasetLayoutError", "list_videos"]
+__all__ = ["ADAPTERS", "DatasetLayoutError", "PreparedFrame", "list_videos", "prepared_frames_of"]
+
+
+PreparedReader = Callable[[VideoRecord, Mapping[str, Any]], list[PreparedFrame]]
+
+
+def _adapter(data_cfg: DictConfig | Mapping[str, Any]) -> Any:
+    adapter = str(data_cfg["adapter"])
+    if adapter not in ADAPTERS:
+        raise ValueError(f"unknown data.adapter '{adapter}'; valid choices: {', '.join(ADAPTERS)}")
+    return importlib.import_module(ADAPTERS[adapter])
+
+
+def prepared_frames_of(data_cfg: DictConfig | Mapping[str, Any]) -> PreparedReader | None:
+    """The adapter's reader of the face crops its dataset ships, or None when faces must be detected."""
+    return getattr(_adapter(data_cfg), "prepared_frames", None)
 
 
 def list_videos(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:
     """Every video of a dataset as VideoRecords sorted by video_id; ids are checked to be unique."""
-    adapter = str(data_cfg["adapter"])
-    if adapter not in ADAPTERS:
-        raise ValueError(f"unknown data.adapter '{adapter}'; valid choices: {', '.join(ADAPTERS)}")
-    records = importlib.import_module(ADAPTERS[adapter]).list_records(data_cfg)
+    records = _adapter(data_cfg).list_records(data_cfg)
     by_id: dict[str, VideoRecord] = {}
     for record in records:
         if record.video_id in by_id:
