@@ -16,8 +16,8 @@ class UnknownNameError(ValueError):
 class Registry(Generic[T]):
     """Named entries of one kind. `option` is the config key users set (e.g. `data.adapter`), used in errors.
 
-    An entry is an object, or a `"module:attribute"` path imported on first use so that selecting one entry
-    never imports the others (heavy dependencies stay unloaded)."""
+    An entry is an object, or a `"module:attribute"` (or `"module"`) path imported on first use so that
+    selecting one entry never imports the others (heavy dependencies stay unloaded)."""
 
     def __init__(self, option: str) -> None:
         self.option = option
@@ -31,7 +31,7 @@ class Registry(Generic[T]):
         return add
 
     def add(self, name: str, entry: T | str) -> None:
-        """Add an object, or a lazy `"module:attribute"` path, under `name` (names are unique)."""
+        """Add an object, or a lazy `"module:attribute"` / `"module"` path, under `name` (names are unique)."""
         if name in self._entries:
             raise ValueError(f"{self.option} '{name}' is registered twice")
         self._entries[name] = entry
@@ -57,6 +57,7 @@ class Registry(Generic[T]):
         entry = self._entries[self.check(name)]
         if isinstance(entry, str):
             module, _, attribute = entry.partition(":")
-            entry = getattr(importlib.import_module(module), attribute)
+            entry = importlib.import_module(module)
+            entry = getattr(entry, attribute) if attribute else entry
             self._entries[name] = entry
         return entry

@@ -184,13 +184,14 @@ def test_process_video_perturbs_before_detection_deterministically(perturbation,
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     record, face = record_of(clip), {**FACE, "perturbation": perturbation, "perturbation_seed": 3}
-    outcomes = [process_video(record, str(tmp_path / name), cfg, 4)
+    data = {"name": "t", "adapter": "folder", "frames_per_video": 4}
+    outcomes = [process_video(record, str(tmp_path / name), cfg, data)
                 for name, cfg in (("clean", FACE), ("first", face), ("again", face))]
     assert [(o.status, o.num_frames) for o in outcomes] == [(STATUS_OK, 4)] * 3
     clean, first, again = (crops(tmp_path / n, record.video_id) for n in ("clean", "first", "again"))
     assert first == again and all(a != b for a, b in zip(clean, first, strict=True))
     assert not list((tmp_path / "tmp").iterdir())  # the re-encoded copy is gone
-    identity = process_video(record, str(tmp_path / "zero"), {**face, "perturbation": perturbation[:-1] + "0"}, 4)
+    identity = process_video(record, str(tmp_path / "zero"), {**face, "perturbation": perturbation[:-1] + "0"}, data)
     assert identity.num_frames == 4 and crops(tmp_path / "zero", record.video_id) == clean
 
 

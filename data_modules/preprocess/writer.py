@@ -28,8 +28,10 @@ from data_modules.preprocess.detectors import build_detector
 from data_modules.preprocess.face import FaceDetector
 from data_modules.preprocess.frames import VideoReadError
 from data_modules.preprocess.perturbed import PERTURB_KEYS, perturb_settings, sample_perturbed
+from data_modules.preprocess.prepared import read_prepared_track
 from data_modules.preprocess.track import NO_FACE, extract_track
 from data_modules.records import STATUS_OK, STATUS_SKIPPED, IndexRow, VideoRecord
+from data_modules.sources import prepared_frames_of
 
 SUMMARY_FILE = "summary.json"
 
@@ -65,30 +67,35 @@ def _no_face_reason(skipped: list[tuple[int, str]]) -> str:
     return "no face (only faces smaller than face.min_face_px)"
 
 
-def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any], frames_per_video: int
+def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any], data_cfg: dict[str, Any]
                   ) -> VideoOutcome:
-    """Sample (perturbed if face_cfg names a perturbation), detect, crop and write one video; a video already in
-    the cache is left as it is."""
+    """Sample (perturbed if face_cfg names a perturbation) and detect, or read the dataset's own crops; write one
+    video. A video already in the cache is left as it is."""
     cache = FaceCache(cache_root)
     if cache.has_video(record.video_id):
         return VideoOutcome(record.video_id, STATUS_OK, num_frames=int(cache.read_record(record.video_id)["num_frames"]),
                             resumed=True)
-    detector = _detector(face_cfg)  # a broken detector is a config error for the whole run, not a skip
-    perturbation = perturb_settings(face_cfg)  # so is a bad perturbation
+    frames_per_video, prepared = int(data_cfg["frames_per_video"]), prepared_frames_of(data_cfg)
+    # a broken detector or a bad perturbation is a config error for the whole run, not a skip
+    detector, perturbation = (None, None) if prepared else (_detector(face_cfg), perturb_settings(face_cfg))
     try:
-        frames = sample_perturbed(record.path, frames_per_video, record.video_id, perturbation)
-        track = extract_track(frames, detector, face_cfg)
+        if prepared:
+            track = read_prepared_track(prepared(record, data_cfg), frames_per_video)
+        else:
+            frames = sample_perturbed(record.path, frames_per_video, record.video_id, perturbation)
+            track = extract_track(frames, detector, face_cfg)
     except VideoReadError as err:
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=str(err))
     except Exception as err:  # one odd video must not stop a dataset; it is counted with its reason
         log.warning("unexpected error on %s (%s)", record.path, record.video_id, exc_info=True)
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=f"error: {type(err).__name__}: {err}")
     without = sum(1 for _, reason in track.skipped if reason == NO_FACE)
+    sampled = len(track.crops) + len(track.skipped)
     if not track.crops:
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=_no_face_reason(track.skipped),
-                            frames_sampled=len(frames), frames_without_face=without)
+                            frames_sampled=sampled, frames_without_face=without)
     cache.write_video(record, track, str(face_cfg.get("image_format", "png")), int(face_cfg.get("jpeg_quality", 95)))
-    return VideoOutcome(record.video_id, STATUS_OK, num_frames=len(track.crops), frames_sampled=len(frames),
+    return VideoOutcome(record.video_id, STATUS_OK, num_frames=len(track.crops), frames_sampled=sampled,
                         frames_without_face=without)
 
 
@@ -96,10 +103,10 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _outcomes(records: list[VideoRecord], cache_root: Path, face_cfg: dict[str, Any], frames_per_video: int,
+def _outcomes(records: list[VideoRecord], cache_root: Path, face_cfg: dict[str, Any], data_cfg: dict[str, Any],
               workers: int) -> Iterator[VideoOutcome]:
     """Outcomes as videos finish: in this process for workers <= 0, else in a spawned process pool."""
-    args = (str(cache_root), face_cfg, frames_per_video)
+    args = (str(cache_root), face_cfg, data_cfg)
     if workers <= 0:
         for record in records:
             yield process_video(record, *args)
@@ -154,13 +161,13 @@ def summarize(name: str, rows: list[IndexRow], outcomes: list[VideoOutcome], sec
         seconds=round(seconds, 3), frames_per_second=round(sampled / seconds, 3) if seconds > 0 else 0.0)
 
 
-def _run(records: list[VideoRecord], work: Path, face: dict[str, Any], frames_per_video: int, workers: int,
-         name: str) -> list[VideoOutcome]:
+def _run(records: list[VideoRecord], work: Path, face: dict[str, Any], data: dict[str, Any], workers: int
+         ) -> list[VideoOutcome]:
     """Process every record with a progress bar (videos, frames/s, frames without a face)."""
     outcomes: list[VideoOutcome] = []
     start, sampled, without = time.perf_counter(), 0, 0
-    with logging_redirect_tqdm(), tqdm(total=len(records), desc=f"faces {name}", unit="video") as bar:
-        for outcome in _outcomes(records, work, face, frames_per_video, workers):
+    with logging_redirect_tqdm(), tqdm(total=len(records), desc=f"faces {data['name']}", unit="video") as bar:
+        for outcome in _outcomes(records, work, face, data, workers):
             outcomes.append(outcome)
             sampled += outcome.frames_sampled
             without += outcome.frames_without_face
@@ -172,16 +179,18 @@ def _run(records: list[VideoRecord], work: Path, face: dict[str, Any], frames_pe
     return outcomes
 
 
-def write_face_cache(records: list[VideoRecord], work: Path, face_cfg: Mapping[str, Any], frames_per_video: int,
-                     name: str) -> FaceCacheSummary:
+def write_face_cache(records: list[VideoRecord], work: Path, face_cfg: Mapping[str, Any],
+                     data_cfg: Mapping[str, Any]) -> FaceCacheSummary:
     """Cache every record's faces into `work` (resuming what is there); writes index.csv and summary.json.
 
-    Check `face_cfg` with `check_face_config` first: a broken detector stops the whole build."""
-    face = to_plain(face_cfg)
+    Check `face_cfg` with `check_face_config` first (unless the dataset ships its own crops): a broken
+    detector stops the whole build."""
+    face, data = to_plain(face_cfg), to_plain(data_cfg)
+    name = str(data["name"])
     workers = min(int(face.get("num_workers", 0)), len(records))
     start = time.perf_counter()
     _remove_stale_temps(work)
-    outcomes = _run(records, work, face, frames_per_video, workers, name)
+    outcomes = _run(records, work, face, data, workers)
     by_id = {o.video_id: o for o in outcomes}
     rows = [IndexRow.from_record(r, by_id[r.video_id].num_frames, by_id[r.video_id].status,
                                  by_id[r.video_id].reason) for r in records]

@@ -1,7 +1,9 @@
 """Dataset adapters: `list_videos(data_cfg)` dispatches on data_cfg.adapter to one module per layout.
 
 Each adapter module exposes `list_records(data_cfg) -> list[VideoRecord]` and `LAYOUT` (the README text of
-its expected folder layout). They register lazily, so `demo` loads only when used.
+its expected folder layout). An adapter whose dataset ships face crops with landmarks also exposes
+`prepared_frames(record, data_cfg) -> list[PreparedFrame]`, and preprocessing reads those instead of
+detecting faces. Adapters register lazily, so `demo` loads only when used.
 """
 
 from __future__ import annotations
@@ -10,26 +12,34 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from omegaconf import DictConfig
 
 from data_modules.records import VideoRecord
 from data_modules.registry import Registry
-from data_modules.sources.common import DatasetLayoutError
+from data_modules.sources.common import DatasetLayoutError, PreparedFrame
 
 log = logging.getLogger(__name__)
 
-ADAPTERS: Registry[Callable[[Any], list[VideoRecord]]] = Registry("data.adapter")
-for _name in ("ffpp", "celebdf", "deeperforensics", "forgerynet", "dfdc", "folder", "demo"):
-    ADAPTERS.add(_name, f"data_modules.sources.{_name}:list_records")
+ADAPTERS: Registry[ModuleType] = Registry("data.adapter")
+for _name in ("ffpp", "celebdf", "deeperforensics", "forgerynet", "dfdc", "deepfakebench", "folder", "demo"):
+    ADAPTERS.add(_name, f"data_modules.sources.{_name}")
 
-__all__ = ["ADAPTERS", "DatasetLayoutError", "list_videos"]
+__all__ = ["ADAPTERS", "DatasetLayoutError", "PreparedFrame", "list_videos", "prepared_frames_of"]
+
+PreparedReader = Callable[[VideoRecord, Mapping[str, Any]], list[PreparedFrame]]
+
+
+def prepared_frames_of(data_cfg: DictConfig | Mapping[str, Any]) -> PreparedReader | None:
+    """The adapter's reader of the face crops its dataset ships, or None when faces must be detected."""
+    return getattr(ADAPTERS.get(str(data_cfg["adapter"])), "prepared_frames", None)
 
 
 def list_videos(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:
     """Every video of a dataset as VideoRecords sorted by video_id; ids are checked to be unique."""
-    records = ADAPTERS.get(str(data_cfg["adapter"]))(data_cfg)
+    records = ADAPTERS.get(str(data_cfg["adapter"])).list_records(data_cfg)
     by_id: dict[str, VideoRecord] = {}
     for record in records:
         if record.video_id in by_id:

@@ -19,6 +19,7 @@ from data_modules.sources.common import (
     make_record,
     options_of,
 )
+from data_modules.sources.identities import celebdf_ids
 
 LAYOUT = """<root>/Celeb-real/id0_0000.mp4 ...        real
 <root>/YouTube-real/00000.mp4 ...         real
@@ -40,14 +41,6 @@ def read_test_list(path: Path) -> dict[str, int]:
             raise DatasetLayoutError(f"{path}:{number}: expected '<0|1> <folder>/<file>.mp4', got '{line}'")
         listed[parts[1]] = 1 - int(parts[0])
     return listed
-
-
-def _ids(folder: str, stem: str) -> tuple[str, str]:
-    """(source, target) identities: idX_idY_NNNN puts idY's face into idX's video."""
-    parts = stem.split("_")
-    if folder == "Celeb-synthesis" and len(parts) == 3:
-        return parts[1], parts[0]
-    return (parts[0], parts[0]) if folder == "Celeb-real" else ("", "")
 
 
 def list_records(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:
@@ -74,7 +67,7 @@ def list_records(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:
             raise DatasetLayoutError(f"{list_path} labels {relative} against its folder {folder}")
         stem = Path(filename).stem
         split = "test" if relative in listed else hash_split(stem, val_fraction)
-        source, target = _ids(folder, stem)
+        source, target = celebdf_ids(stem)
         records.append(make_record(data_cfg["name"], manipulation, RAW, stem, root / relative, split,
                                    source_id=source, target_id=target))
     if not records:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,15 @@ RAW = "raw"
 
 class DatasetLayoutError(ValueError):
     """A dataset folder that does not match the layout its adapter expects."""
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A face crop a dataset ships ready-made: source frame number, image file and landmark file (.npy)."""
+
+    number: int
+    image: Path
+    landmarks: Path
 
 
 def options_of(data_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:

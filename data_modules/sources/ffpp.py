@@ -20,6 +20,7 @@ from data_modules.sources.common import (
     make_record,
     options_of,
 )
+from data_modules.sources.identities import ffpp_ids
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,9 @@ def _dfd_records(name: str, root: Path, comp: str) -> list[VideoRecord]:
     for method, manipulation in (("actors", REAL_MANIPULATION), (DFD, DFD)):
         base = "original_sequences" if method == "actors" else "manipulated_sequences"
         for path in sorted(p for p in _videos_dir(root, base, method, comp).iterdir() if is_video_file(p)):
-            ids = path.stem.split("__")[0].split("_")
+            source, target = ffpp_ids(path.stem)
             records.append(make_record(name, manipulation, comp, path.stem, path, "test",
-                                       source_id=ids[-1], target_id=ids[0]))
+                                       source_id=source, target_id=target))
     return records
 
 

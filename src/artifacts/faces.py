@@ -14,7 +14,7 @@ from data_modules.cache import FaceCache
 from data_modules.io import to_plain
 from data_modules.preprocess.detectors import check_face_config
 from data_modules.preprocess.writer import SUMMARY_FILE, FaceCacheSummary, write_face_cache
-from data_modules.sources import list_videos
+from data_modules.sources import list_videos, prepared_frames_of
 from src.artifacts.keys import face_cache_key
 from src.artifacts.store import ArtifactStore
 
@@ -43,10 +43,11 @@ def build_face_cache(store: ArtifactStore, data_cfg: DictConfig | Mapping[str, A
         log.info("face cache of %s is complete at %s (%d ok, %d skipped): reusing it", data.name, final,
                  summary.ok, summary.skipped)
         return FaceCacheResult(final, summary, reused=True)
-    check_face_config(face)
+    if prepared_frames_of(data) is None:
+        check_face_config(face)
     records = list_videos(data)
     with store.build(KIND, key, meta={"dataset": data.name, "data": to_plain(data), "face": face}) as work:
-        summary = write_face_cache(records, work, face, int(data.frames_per_video), str(data.name))
+        summary = write_face_cache(records, work, face, data)
     log.info("face cache %s -> %s", data.name, final)
     return FaceCacheResult(final, summary, reused=False)
 
