@@ -21,7 +21,7 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,9 +30,9 @@ import av
 import cv2
 import numpy as np
 
+from data_modules.registry import Registry
+
 H264 = "h264"
-FRAME_KINDS = ("jpeg", "blur", "noise", "downscale", "contrast")
-KINDS = (*FRAME_KINDS, H264)
 SEVERITIES = tuple(range(6))
 ENCODER = "libx264"
 PRESET = "medium"  # ffmpeg's default, as DeeperForensics' plain `ffmpeg -crf` used
@@ -112,18 +112,25 @@ def frame_rng(seed: int, video_id: str, frame_index: int) -> np.random.Generator
     return np.random.default_rng([seed, video, frame_index])
 
 
-def _jpeg(frame: np.ndarray, quality: float) -> np.ndarray:
+FrameOp = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
+FRAME_OPS: Registry[FrameOp] = Registry("per-frame perturbation")
+
+
+@FRAME_OPS.register("jpeg")
+def _jpeg(frame: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise OSError(f"JPEG encoding failed at quality {quality}")
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def _blur(frame: np.ndarray, sigma: float) -> np.ndarray:
+@FRAME_OPS.register("blur")
+def _blur(frame: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     kernel = round(6 * sigma) | 1
     return cv2.GaussianBlur(frame, (kernel, kernel), sigma)
 
 
+@FRAME_OPS.register("noise")
 def _noise(frame: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
     noisy = rng.standard_normal(frame.shape, dtype=np.float32)  # in place from here: the draw is the cost
     noisy *= std
@@ -132,17 +139,20 @@ def _noise(frame: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarra
     return np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
 
 
-def _downscale(frame: np.ndarray, factor: float) -> np.ndarray:
+@FRAME_OPS.register("downscale")
+def _downscale(frame: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
     h, w = frame.shape[:2]
     small = cv2.resize(frame, (max(1, int(w // factor)), max(1, int(h // factor))), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def _contrast(frame: np.ndarray, factor: float) -> np.ndarray:
+@FRAME_OPS.register("contrast")
+def _contrast(frame: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
     return cv2.convertScaleAbs(frame, alpha=factor)  # round(x * factor), saturated to uint8
 
 
-_DETERMINISTIC = {"jpeg": _jpeg, "blur": _blur, "downscale": _downscale, "contrast": _contrast}
+FRAME_KINDS = tuple(FRAME_OPS.names())
+KINDS = (*FRAME_KINDS, H264)
 
 
 def perturb_frame(frame: np.ndarray, perturbation: Perturbation, rng: np.random.Generator) -> np.ndarray:
@@ -154,9 +164,7 @@ def perturb_frame(frame: np.ndarray, perturbation: Perturbation, rng: np.random.
                          "re-encode the video with reencode_h264")
     if perturbation.is_identity:
         return frame
-    if perturbation.kind == "noise":
-        return _noise(frame, perturbation.parameter, rng)
-    return _DETERMINISTIC[perturbation.kind](np.ascontiguousarray(frame), perturbation.parameter)
+    return FRAME_OPS.get(perturbation.kind)(np.ascontiguousarray(frame), perturbation.parameter, rng)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def index_frames(videos: Sequence[tuple[FaceCache, str]]) -> FrameIndex:
 
 
 def _real_videos(caches: Sequence[FaceCache], split: str) -> list[tuple[FaceCache, str]]:
-    return [(c, row.video_id) for c in caches for row in c.select(split=split, label=REAL) if row.num_frames > 0]
+    return [(c, row.video_id) for c in caches for row in c.select(split=split, label=REAL)]
 
 
 def _stable_rank(video_id: str) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 
+from data_modules.registry import Registry
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -50,31 +52,22 @@ def resolve_wandb_mode(requested: str) -> str:
     return "online"
 
 
+LOGGERS: Registry[Callable[[DictConfig, Path], list[Logger]]] = Registry("logger.kind")
+LOGGERS.add("none", lambda cfg, run_dir: [])
+LOGGERS.add("csv", lambda cfg, run_dir: [CSVLogger(save_dir=str(run_dir), name="csv", version="")])
+
+
+@LOGGERS.register("wandb")
+def _wandb_logger(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    return [WandbLogger(save_dir=str(run_dir), project=cfg.logger.project, entity=cfg.logger.entity,
+                        group=cfg.logger.group, job_type=cfg.logger.job_type, name=f"{cfg.task_name}-{run_dir.name}",
+                        tags=list(cfg.get("tags") or []), mode=resolve_wandb_mode(cfg.logger.mode),
+                        log_model=cfg.logger.log_model, config=OmegaConf.to_container(cfg, resolve=True))]
+
+
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
     """Lightning loggers for `cfg.logger` writing under `run_dir`."""
-    kind = cfg.logger.kind
-    if kind == "none":
-        return []
-    if kind == "csv":
-        return [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
-    if kind == "wandb":
-        mode = resolve_wandb_mode(cfg.logger.mode)
-        tags = list(cfg.get("tags") or [])
-        return [
-            WandbLogger(
-                save_dir=str(run_dir),
-                project=cfg.logger.project,
-                entity=cfg.logger.entity,
-                group=cfg.logger.group,
-                job_type=cfg.logger.job_type,
-                name=f"{cfg.task_name}-{run_dir.name}",
-                tags=tags,
-                mode=mode,
-                log_model=cfg.logger.log_model,
-                config=OmegaConf.to_container(cfg, resolve=True),
-            )
-        ]
-    raise ValueError(f"unknown logger.kind '{kind}'; valid choices: wandb, csv, none")
+    return LOGGERS.get(str(cfg.logger.kind))(cfg, run_dir)
 
 
 def wandb_run(loggers: list[Logger]) -> Any | None:

@@ -121,7 +121,7 @@ class ExtractorModule(pl.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         """One optimiser update on a batch {"image", "label"}; logs train/loss, train/acc, train/lr."""
         images, labels = batch["image"], batch["label"].float()
-        update = self._sam_update if self.optim.optimizer == "sam" else self._plain_update
+        update = self._sam_update if isinstance(self.optimizers().optimizer, SAM) else self._plain_update
         loss, logits, skipped = update(images, labels)
         acc = ((logits > 0).float() == labels).float().mean()
         size = len(labels)
