@@ -9,7 +9,7 @@ ORT ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 READY := $(VENV)/.ready-$(ORT)
 ARGS ?=
 
-.PHONY: help venv demo test sweep bench bench-gpu lint clean
+.PHONY: help venv demo test sweep bench bench-gpu report lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,8 +40,11 @@ sweep: $(READY)  ## backbones x pair operators x heads: a W&B sweep when online,
 bench: $(READY)  ## every CPU benchmark, one `name: value unit` line per figure; also writes bench.json
 	$(PYTHON) -m benchmarks.run_all --out bench.json $(ARGS)
 
-bench-gpu: $(READY)  ## stage-1 training throughput on CUDA (fp32 / bf16 / channels_last / compile)
+bench-gpu: $(READY)  ## on CUDA: stage-1 training throughput (fp32 / bf16 / channels_last / compile), the paper GMM's fit
 	$(PYTHON) -m benchmarks.run_all --gpu --out bench-gpu.json $(ARGS)
+
+report: $(READY)  ## finished runs against the paper: reproduction.md + .png (ARGS="runs=<outputs dir> [out=<dir>]")
+	$(PYTHON) -m src.report $(if $(ARGS),$(ARGS),runs=outputs)
 
 lint: $(READY)  ## ruff
 	$(BIN)/ruff check src data_modules tests benchmarks

@@ -56,6 +56,6 @@ def test_group_override_check_names_valid_choices() -> None:
     check_group_overrides(["head=gmm", "seed=3", "pair_op=abs,sq"])
     with pytest.raises(UnknownNameError) as err:
         check_group_overrides(["head=svdd"])
-    assert str(err.value) == "unknown head 'svdd'; valid choices: deep_svdd, gmm, ocsvm"
+    assert str(err.value) == "unknown head 'svdd'; valid choices: deep_svdd, gmm, gmm_paper, ocsvm"
     with pytest.raises(UnknownNameError, match="unknown pair_op 'cubic'"):
         check_group_overrides(["pair_op=abs,cubic"])
