@@ -2,9 +2,9 @@
 utils/DeepFakeMask.py, utils/funcs.py:46-61), moved with the source (nearest neighbour), bent by an elastic
 field (albumentations ElasticTransform) and softened in two blur stages at 192-256 px (utils/funcs.py:63-105).
 
-Every step but the elastic field is the reference's own op, run on the window holding the mask (the same
-values as on the whole image). The elastic field is drawn on a 4 px lattice instead of per pixel; see
-`elastic_field`.
+Every step but the elastic field is the reference's own op, run on the window holding the mask (the values
+of the whole-image op, to float32 rounding in the blurs). The elastic field is drawn on a 4 px lattice with
+the per-pixel field's statistics instead of per pixel; see `elastic_field`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ PARTS: dict[str, list[np.ndarray]] = {
 }
 ELASTIC_KERNEL = 17  # albumentations' ElasticTransform smooths its noise with a fixed 17 x 17 Gaussian
 LATTICE = 4  # px between the elastic field's noise nodes
+LATTICE_TAPS = 7  # smoothing taps on the lattice (see _lattice_taps)
 MAX_SHIFT = 5.0  # px: displacements are clipped here (about 7 standard deviations; never reached in practice)
 BAND = int(MAX_SHIFT) + 1  # px: only pixels this close to the mask's edge can change under the bend
 
@@ -104,9 +105,6 @@ def draw_elastic(draws: Draws, size: int) -> float:
     return -NormalDist().inv_cdf(tail)
 
 
-LATTICE_TAPS = 7
-
-
 def _to_pixels(lattice: np.ndarray) -> np.ndarray:
     """A lattice image at pixel resolution: bicubic to LATTICE / 2 px, then bilinear to 1 px."""
     fine = cv2.resize(lattice, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
@@ -116,8 +114,8 @@ def _to_pixels(lattice: np.ndarray) -> np.ndarray:
 @cache
 def _lattice_taps(sigma: float) -> np.ndarray:
     """Symmetric 1-D lattice taps whose pixel response through `_to_pixels` is, in least squares, the 17-tap
-    Gaussian (so the field has its correlations), scaled to the per-pixel std of the 17 x 17 smoothing of
-    unit white noise (the square of the 1-D taps' root sum of squares)."""
+    Gaussian (so the field has the smoothed noise's correlations), scaled so the field's per-pixel variance,
+    averaged over a lattice cell, is that of the 17 x 17 smoothing of unit white noise."""
     g = cv2.getGaussianKernel(ELASTIC_KERNEL, sigma, cv2.CV_64F).ravel()
     half, span = LATTICE_TAPS // 2, 4 * LATTICE_TAPS + 1
     responses = []
@@ -140,9 +138,9 @@ def _lattice_taps(sigma: float) -> np.ndarray:
 def elastic_field(rng: np.random.Generator, shape: tuple[int, int], points: np.ndarray, sigma: float
                   ) -> np.ndarray:
     """[N,2] float32 x and y field values at `points` ([N,2] x, y) of a `shape` window, with the statistics
-    of 17 x 17 smoothed unit white noise: unit normal noise on a LATTICE px grid, smoothed with the sampled
-    Gaussian, bicubically interpolated to a LATTICE / 2 px grid and bilinearly from there (per-pixel std
-    within 3% of the per-pixel field's, same correlation length), in place of a draw for every pixel."""
+    of 17 x 17 smoothed unit white noise (std within 3%, correlations within 0.03 at lags of 1-16 px): unit
+    normal noise on a LATTICE px grid, smoothed with `_lattice_taps`, interpolated bicubically to a
+    LATTICE / 2 px grid and bilinearly to the points, in place of a normal draw for every pixel."""
     taps = _lattice_taps(sigma)
     pad = len(taps) // 2 + 2  # smoothing reach plus the cubic's two nodes
     rows, cols = (n // LATTICE + 1 + 2 * pad for n in shape)

@@ -4,7 +4,8 @@ albumentations 2.0.4 op it pins, with parameters drawn from the caller's np.rand
 Colour: RGBShift (p 0.3), HueSaturationValue, RandomBrightnessContrast, always in that order; then one of
 RandomDownScale (nearest-neighbour down by 2 or 4, bilinear back up) and Sharpen. On uint8 images
 albumentations truncates the RGB and saturation/value shifts to integers and the brightness/contrast
-result towards zero; the lookup tables below do the same, so the outputs are byte-identical.
+result towards zero; the lookup tables below do the same, so the outputs are byte-identical (up to OpenCV's
+own HSV -> RGB rounding at the end of image rows, see `hsv_to_rgb`).
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def vector_width() -> int:
 
 def hsv_to_rgb(image: np.ndarray) -> np.ndarray:
     """cv2's HSV -> RGB with every pixel in a whole vector block (one run of all pixels, the last block
-    padded), so each pixel converts the same wherever it sits; a whole-image call agrees wherever its rows
-    are whole blocks (widths 224, 256, 384 ...), elsewhere one level off in 3/4 of the row's last W % 32 px."""
+    padded), so each pixel converts the same wherever it sits; a whole-image call agrees where its rows are
+    whole blocks (widths 224, 256, 384 ... for 32-pixel blocks) and is one level off in 3/4 of each row's
+    last W % vector_width() pixels elsewhere."""
     flat = image.reshape(1, -1, 3)
     count = flat.shape[1]
     whole = count - count % vector_width()
@@ -98,7 +100,8 @@ def hsv_to_rgb(image: np.ndarray) -> np.ndarray:
 
 def draw_detail(draws: Draws, recipe: SbiRecipe) -> dict[str, Any]:
     """One of a downscale (factor from `downscale_factors`) and a sharpen (alpha, lightness)."""
-    downscale, factor = draws.chance(recipe.downscale_p), recipe.downscale_factors[draws.index(len(recipe.downscale_factors))]
+    downscale = draws.chance(recipe.downscale_p)
+    factor = recipe.downscale_factors[draws.index(len(recipe.downscale_factors))]
     alpha, lightness = draws.uniform(*recipe.sharpen_alpha), draws.uniform(*recipe.sharpen_lightness)
     if downscale:
         return {"kind": "downscale", "factor": factor}
@@ -106,7 +109,8 @@ def draw_detail(draws: Draws, recipe: SbiRecipe) -> dict[str, Any]:
 
 
 def sharpen_kernel(alpha: float, lightness: float) -> np.ndarray:
-    """albumentations' Sharpen kernel: (1 - alpha) * identity + alpha * [[-1,-1,-1],[-1,8+lightness,-1],[-1,-1,-1]]."""
+    """albumentations' Sharpen kernel, float32: (1 - alpha) * identity
+    + alpha * [[-1, -1, -1], [-1, 8 + lightness, -1], [-1, -1, -1]]."""
     kernel = np.full((3, 3), -1.0, np.float32)
     kernel[1, 1] = 8.0 + lightness
     kernel *= np.float32(alpha)
@@ -115,7 +119,7 @@ def sharpen_kernel(alpha: float, lightness: float) -> np.ndarray:
 
 
 def downscale(image: np.ndarray, factor: int) -> np.ndarray:
-    """The reference's RandomDownScale: nearest-neighbour to (W // factor, H // factor), bilinear back."""
+    """The reference's RandomDownScale: nearest neighbour to int(W / factor) x int(H / factor), bilinear back."""
     h, w = image.shape[:2]
     small = cv2.resize(image, (int(w / factor), int(h / factor)), interpolation=cv2.INTER_NEAREST)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
