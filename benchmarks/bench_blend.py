@@ -1,11 +1,13 @@
 """Pseudo-fake generator speed on ../shared/bench/faces_1280x720.npz: one core, one thread, CPU time per call.
 
-Every augmentation is active (experiments/blend/robust.yaml: the paper mixture, colour and sharpness/downscale
-changes, affine, elastic, two-stage blur, random crop, flip, JPEG and downscale), output 380x380 as the
-reference figures. A second figure forces JPEG and downscale on every call (worst case).
+The `blend_*` figures time our strong recipe with every augmentation active (experiments/blend/robust.yaml:
+the mask mixture, colour and sharpness/downscale changes, affine, elastic, two-stage blur, random crop, flip,
+JPEG and downscale), output 380x380 as the reference figures; a second figure forces JPEG and downscale on
+every call (worst case). The `blend_sbi_*` figures time the paper's recipe (experiments/blend/sbi.yaml, the
+reference's own augmentations) at the same size.
 
 With DIFFFAKE_REFERENCE=<a checkout of github.com/sotossta/DiffFake> (not shipped here) the reference
-generator is timed in the same process, in blocks alternating with ours, and the measured speedup printed.
+generator is timed in the same process, in blocks alternating with ours, and the measured speedups printed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from src.config import CONFIG_DIR
 GPU = False
 REFERENCE_MEDIAN_MS = 11.2  # the DiffFake reference generator, same inputs and setup (bench/README.md)
 SIZE, WARMUP, CALLS, BLOCK = 380, 30, 400, 10
+PAPER_SIZE = 224  # the paper's input size (experiments/experiment/paper_protocol.yaml)
 
 
 def bench_file() -> Path:
@@ -61,12 +64,12 @@ def one_core_one_thread():
         torch.set_num_threads(torch_threads)
 
 
-def blend_config(**overrides) -> BlendConfig:
-    """experiments/blend/robust.yaml (over sbi.yaml) at the benchmark size."""
-    node = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "blend" / "sbi.yaml"),
-                           OmegaConf.load(CONFIG_DIR / "blend" / "robust.yaml"), overrides)
-    node.pop("defaults", None)
-    return BlendConfig.from_cfg(node, SIZE)
+def blend_config(name: str = "robust", size: int = SIZE, **overrides) -> BlendConfig:
+    """experiments/blend/<name>.yaml (robust: over strong.yaml) at output size `size`."""
+    node = OmegaConf.load(CONFIG_DIR / "blend" / f"{name}.yaml")
+    for parent in node.pop("defaults", []):
+        node = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "blend" / f"{parent}.yaml"), node)
+    return BlendConfig.from_cfg(OmegaConf.merge(node, overrides), size)
 
 
 def cpu_ms(call: Callable[[int], object], start: int, count: int) -> list[float]:
@@ -134,9 +137,11 @@ def interleaved(frames: np.ndarray, landmarks: np.ndarray, cfg: BlendConfig, tim
 
 
 def run() -> list[tuple[str, float, str]]:
-    """Median and p90 ms per sample, the speedup over the reference (published figure, and measured here when
-    DIFFFAKE_REFERENCE is set), the forced and the disabled robustness JPEG/downscale medians, and this
-    machine's kernel floor (the reference is 11.2x its floor's ~1 ms where the figures were taken)."""
+    """Strong recipe: median and p90 ms per sample, the speedup over the reference (published figure, and
+    measured here when DIFFFAKE_REFERENCE is set), the forced and the disabled robustness JPEG/downscale
+    medians, and this machine's kernel floor (the reference is 11.2x its floor's ~1 ms where the figures were
+    taken). Paper recipe (sbi): median, p90, over the floor and the measured speedup over the reference, at
+    SIZE and at the paper's 224 px (the reference works at the crop's own size, about 350 px here)."""
     with np.load(bench_file(), allow_pickle=False) as data:
         frames, landmarks, boxes = data["frames"], data["landmarks68"].astype(np.float32), data["bbox_xywh"]
     reference = reference_generator()
@@ -148,6 +153,10 @@ def run() -> list[tuple[str, float, str]]:
         plain, plain_floor, *plain_measured = interleaved(
             frames, landmarks, blend_config(jpeg={"p": 0.0}, downscale={"p": 0.0}), extra)
         faults = page_faults_per_call(frames, landmarks, blend_config())
+        paper_rng, paper_cfg = np.random.default_rng(2), blend_config("sbi", PAPER_SIZE)
+        at_paper_size = partial(cpu_ms, lambda i: make_pseudo_fake(frames[i % n], landmarks[i % n], paper_rng, paper_cfg))
+        sbi, sbi_floor, sbi_paper, *sbi_measured = interleaved(frames, landmarks, blend_config("sbi"),
+                                                               (at_paper_size, *extra))
     median = float(np.median(ms))
     figures = [("blend_ms_median", median, "ms"), ("blend_ms_p90", float(np.percentile(ms, 90)), "ms"),
                ("blend_speedup_vs_reference", REFERENCE_MEDIAN_MS / median, "x"),
@@ -157,10 +166,18 @@ def run() -> list[tuple[str, float, str]]:
                ("blend_ms_median_without_robust_jpeg_downscale", float(np.median(plain)), "ms"),
                ("blend_ms_median_without_robust_jpeg_downscale_over_floor",
                 float(np.median(plain)) / float(np.median(plain_floor)), "x"),
-               ("blend_page_faults_per_call", faults, "faults")]
+               ("blend_page_faults_per_call", faults, "faults"),
+               ("blend_sbi_ms_median", float(np.median(sbi)), "ms"),
+               ("blend_sbi_ms_p90", float(np.percentile(sbi, 90)), "ms"),
+               ("blend_sbi_ms_median_over_floor", float(np.median(sbi)) / float(np.median(sbi_floor)), "x"),
+               ("blend_sbi_ms_median_at_224", float(np.median(sbi_paper)), "ms")]
     if measured:
         figures += [("blend_reference_ms_median", float(np.median(measured[0])), "ms"),
                     ("blend_speedup_vs_reference_measured", float(np.median(measured[0])) / median, "x"),
                     ("blend_speedup_vs_reference_measured_without_robust_jpeg_downscale",
-                     float(np.median(plain_measured[0])) / float(np.median(plain)), "x")]
+                     float(np.median(plain_measured[0])) / float(np.median(plain)), "x"),
+                    ("blend_sbi_speedup_vs_reference_measured",
+                     float(np.median(sbi_measured[0])) / float(np.median(sbi)), "x"),
+                    ("blend_sbi_speedup_vs_reference_measured_at_224",
+                     float(np.median(sbi_measured[0])) / float(np.median(sbi_paper)), "x")]
     return figures

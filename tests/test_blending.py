@@ -1,4 +1,5 @@
-"""Property tests of the pseudo-fake generator on a real face (dlib landmarks on scikit-image's astronaut)."""
+"""Property tests of the strong pseudo-fake recipe (and what both recipes share) on a real face (dlib landmarks
+on scikit-image's astronaut); the reference's recipe is tested in test_sbi.py."""
 
 from __future__ import annotations
 
@@ -6,31 +7,22 @@ import albumentations as A
 import cv2
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
-from data_modules.blending import (
-    BlendConfig,
-    crop_face,
-    degenerate_resamples,
-    make_pseudo_fake,
-    masks,
-    transforms,
-)
-from data_modules.blending import landmarks as lm
+import data_modules.blending.landmarks as lm
+import data_modules.blending.masks as masks
+import data_modules.blending.transforms as transforms
+from data_modules.blending import BlendConfig, crop_face, degenerate_resamples, make_pseudo_fake
 from data_modules.blending.crop import face_box
-from src.config import CONFIG_DIR
+from tests import blend_configs
 from tests.fixtures_faces import astronaut_face
 
 SIZE = 96
 SEEDS = range(200)
 
 
-def blend_cfg(name: str = "sbi", size: int = SIZE, **overrides) -> BlendConfig:
-    """The experiments/blend/<name>.yaml group (with its defaults) plus overrides."""
-    node = OmegaConf.load(CONFIG_DIR / "blend" / f"{name}.yaml")
-    for parent in node.pop("defaults", []):
-        node = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "blend" / f"{parent}.yaml"), node)
-    return BlendConfig.from_cfg(OmegaConf.merge(node, overrides), size)
+def blend_cfg(name: str = "strong", size: int = SIZE, **overrides) -> BlendConfig:
+    """The experiments/blend/<name>.yaml group (with its defaults) plus overrides, at SIZE."""
+    return blend_configs.blend_cfg(name, size, **overrides)
 
 
 def only(mask: str, **overrides) -> BlendConfig:

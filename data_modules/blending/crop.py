@@ -65,3 +65,24 @@ def random_margin_box(landmarks: np.ndarray, margin: tuple[float, float], rng: n
     m = rng.uniform(margin[0], margin[1], size=4)  # left, top, right, bottom
     w, h = x1 - x0, y1 - y0
     return square_box(x0 - w * m[0], y0 - h * m[1], x1 + w * m[2], y1 + h * m[3]), m
+
+
+def scaled_box(landmarks: np.ndarray, frame_shape: tuple[int, ...], scale: float) -> tuple[int, int, int, int]:
+    """DiffFake's crop (utils/funcs.py crop_image) around the square face box: `scale` x its side about its
+    centre in the same integer steps, cut (not padded) at the frame's edges; x0, y0, x1, y1."""
+    left, top, side = square_box(*face_box(landmarks))
+    grown = int(side * scale)
+    x0, y0 = max(0, left + side // 2 - grown // 2), max(0, top + side // 2 - grown // 2)
+    x1, y1 = min(frame_shape[1], x0 + grown), min(frame_shape[0], y0 + grown)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"the face box lies outside the {frame_shape[1]}x{frame_shape[0]} frame; check the landmarks")
+    return x0, y0, x1, y1
+
+
+def crop_resized(frame: np.ndarray, landmarks: np.ndarray, box: tuple[int, int, int, int], size: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """frame[y0:y1, x0:x1] resized to size x size (bilinear), and the landmarks moved with it."""
+    x0, y0, x1, y1 = box
+    image = cv2.resize(frame[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_LINEAR)
+    scale = np.array([size / (x1 - x0), size / (y1 - y0)], np.float32)
+    return image, ((landmarks - (x0, y0) + 0.5) * scale - 0.5).astype(np.float32)

@@ -1,4 +1,6 @@
-"""make_pseudo_fake: one real face frame in, a (real, fake, mask) triple at output size out."""
+"""make_pseudo_fake: one real face frame in, a (real, fake, mask) triple at output size out.
+
+The `sbi` recipe is the reference's (data_modules/blending/sbi.py); this module makes the `strong` one."""
 
 from __future__ import annotations
 
@@ -11,24 +13,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from data_modules.blending import masks, placement, transforms
-from data_modules.blending.config import REFERENCE_SIZE, BlendConfig
+import data_modules.blending.masks as masks
+import data_modules.blending.placement as placement
+import data_modules.blending.transforms as transforms
+from data_modules.blending.config import REFERENCE_SIZE, BlendConfig, SbiRecipe
 from data_modules.blending.crop import check_face_input, crop_square, random_margin_box
 from data_modules.blending.landmarks import flip_landmarks
+from data_modules.blending.sample import PseudoFake
+from data_modules.blending.sbi import make_sbi_fake
 
 _DEGENERATE: Counter[str] = Counter()
-
-
-@dataclass(frozen=True)
-class PseudoFake:
-    """One generated sample; `fake` equals `real` wherever `mask` is 0."""
-
-    real: np.ndarray  # uint8 [S,S,3]
-    fake: np.ndarray  # uint8 [S,S,3]
-    mask: np.ndarray  # float32 [S,S] in [0,1], already scaled by the blend ratio
-    mask_type: str  # global_<variant> | eyes | mouth | lower_face
-    params: dict[str, Any]
-    landmarks: np.ndarray  # float32 [68,2] in output pixels (after crop and flip)
 
 
 def degenerate_resamples() -> dict[str, int]:
@@ -45,18 +39,18 @@ def _draw_mask(polygons: list[np.ndarray], affine: np.ndarray, k2: int, rng: np.
     scale, shift = affine[[0, 1], [0, 1]].astype(np.float32), affine[:, 2].astype(np.float32)
     hull = masks.fill_hulls((size, size), [p * scale + shift for p in polygons], to_small)
     to_work = work / cfg.image_size  # elastic sizes are given in output pixels
-    std = masks.elastic_std(cfg.elastic_alpha, cfg.elastic_sigma) * to_work * to_small
-    lo1, hi1 = cfg.blur_kernels[0]
+    std = masks.elastic_std(cfg.recipe.elastic_alpha, cfg.recipe.elastic_sigma) * to_work * to_small
+    lo1, hi1 = cfg.recipe.blur_kernels[0]
     to_kernel = to_small * work / REFERENCE_SIZE
-    for attempt in range(cfg.max_resample + 1):
-        bent = masks.elastic_warp(hull, std, 2.0 * cfg.elastic_sigma * to_work * to_small, rng)
+    for attempt in range(cfg.recipe.max_resample + 1):
+        bent = masks.elastic_warp(hull, std, 2.0 * cfg.recipe.elastic_sigma * to_work * to_small, rng)
         high = max(1, hi1 >> attempt)  # each redraw halves the eroding kernel's upper bound
         k1 = int(rng.integers(min(lo1, high), high + 1))
         small = masks.blur_stages(bent, masks.odd_kernel(k1 * to_kernel), masks.odd_kernel(k2 * to_kernel))
         if small is not None:
             return small, {"blur_kernels": [k1, k2], "resamples": attempt}
         _DEGENERATE[mask_type] += 1
-    raise ValueError(f"the {mask_type} mask stays empty after {cfg.max_resample} redraws: its landmark region "
+    raise ValueError(f"the {mask_type} mask stays empty after {cfg.recipe.max_resample} redraws: its landmark region "
                      f"is degenerate (points span {np.ptp(np.concatenate(polygons), 0).tolist()} px)")
 
 
@@ -76,7 +70,7 @@ def _mask_reach(cfg: BlendConfig, work: int, k2: int) -> float:
     to_small = 1.0 / masks.MASK_DOWNSAMPLE
     blur = masks.odd_kernel(k2 * to_small * work / REFERENCE_SIZE) // 2 + 2
     to_work = work / cfg.image_size
-    return masks.elastic_bound(cfg.elastic_alpha, cfg.elastic_sigma) * to_work + blur * masks.MASK_DOWNSAMPLE
+    return masks.elastic_bound(cfg.recipe.elastic_alpha, cfg.recipe.elastic_sigma) * to_work + blur * masks.MASK_DOWNSAMPLE
 
 
 def _upsample(patch: np.ndarray, x: int, y: int, small: int, size: int
@@ -129,7 +123,7 @@ class _Blend:
 def _self_blend(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: BlendConfig, work: int
                 ) -> _Blend:
     """Crop, flip, draw the mask and blend a transformed source into the target, all at `work` x `work`."""
-    box, margins = random_margin_box(landmarks, cfg.crop_margin, rng)
+    box, margins = random_margin_box(landmarks, cfg.recipe.crop_margin, rng)
     image, points = crop_square(frame, landmarks, box, work)
     flip = bool(rng.random() < cfg.hflip_p)
     if flip:
@@ -138,9 +132,9 @@ def _self_blend(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generat
     group = cfg.mask_groups[int(_cumulative(cfg.mask_probs).searchsorted(rng.random(), side="right"))]
     variant = cfg.global_variants[int(rng.integers(len(cfg.global_variants)))] if group == "global" else ""
     mask_type = f"global_{variant}" if variant else group
-    scale = float(rng.uniform(*cfg.scale))
-    shift = rng.uniform(-cfg.translate, cfg.translate, 2) * work
-    k2 = int(rng.integers(cfg.blur_kernels[1][0], cfg.blur_kernels[1][1] + 1))
+    scale = float(rng.uniform(*cfg.recipe.scale))
+    shift = rng.uniform(-cfg.recipe.translate, cfg.recipe.translate, 2) * work
+    k2 = int(rng.integers(cfg.recipe.blur_kernels[1][0], cfg.recipe.blur_kernels[1][1] + 1))
     polygons = masks.region_polygons(points, group, variant)
     where = placement.place(np.concatenate(polygons), _mask_reach(cfg, work, k2), scale, shift, points.mean(0))
     affine = where.affine
@@ -148,8 +142,8 @@ def _self_blend(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generat
     ratio = float(cfg.blend_ratios[int(rng.integers(len(cfg.blend_ratios)))])
 
     side = "source" if rng.random() < 0.5 else "target"
-    color = transforms.draw_color(rng) if rng.random() < cfg.color_p else None
-    detail = transforms.draw_detail(rng) if rng.random() < cfg.sharpness_p else None
+    color = transforms.draw_color(rng) if rng.random() < cfg.recipe.color_p else None
+    detail = transforms.draw_detail(rng) if rng.random() < cfg.recipe.sharpness_p else None
 
     mask, found = _upsample(*small, work // masks.MASK_DOWNSAMPLE, work)
     x0, y0, x1, y1 = placement.intersect(found, placement.clip_box(where.out_box, work))
@@ -196,14 +190,16 @@ def working_size(size: int, down: float | None) -> int:
 
 def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: BlendConfig
                      ) -> PseudoFake:
-    """Self-blend one face: a pure function of (frame, landmarks, rng state, cfg).
+    """Self-blend one face: a pure function of (frame, landmarks, rng state, cfg), by cfg's recipe.
 
-    The robustness downscale blends at the reduced size and resamples the result up to the output size:
-    the same down-and-up of real and fake, without blending at full size first."""
+    The strong recipe's robustness downscale blends at the reduced size and resamples the result up to the
+    output size: the same down-and-up of real and fake, without blending at full size first."""
+    if isinstance(cfg.recipe, SbiRecipe):
+        return make_sbi_fake(frame, landmarks, rng, cfg)
     check_face_input(frame, landmarks)
     size = cfg.image_size
-    jpeg = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.jpeg_p else None
-    down = float(rng.uniform(*cfg.downscale_scale)) if rng.random() < cfg.downscale_p else None
+    jpeg = int(rng.integers(cfg.recipe.jpeg_quality[0], cfg.recipe.jpeg_quality[1] + 1)) if rng.random() < cfg.recipe.jpeg_p else None
+    down = float(rng.uniform(*cfg.recipe.downscale_scale)) if rng.random() < cfg.recipe.downscale_p else None
     work = working_size(size, down)
     blend = _self_blend(frame, landmarks.astype(np.float32, copy=False), rng, cfg, work)
     if work != size:
@@ -211,7 +207,7 @@ def make_pseudo_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Ge
     real, fake = blend.real, blend.fake
     if jpeg is not None:
         real, fake = transforms.jpeg_pair(real, fake, blend.box, jpeg)
-    params = {**blend.params, "jpeg_quality": jpeg, "downscale": down, "work_size": work,
+    params = {"recipe": "strong", **blend.params, "jpeg_quality": jpeg, "downscale": down, "work_size": work,
               "mask_box": list(blend.box)}
     return PseudoFake(real=real, fake=fake, mask=blend.mask, mask_type=blend.mask_type, params=params,
                       landmarks=blend.points)

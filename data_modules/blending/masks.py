@@ -11,7 +11,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from data_modules.blending import landmarks as lm
+import data_modules.blending.landmarks as lm
 
 MASK_DOWNSAMPLE = 2
 
