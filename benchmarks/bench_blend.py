@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 
 from data_modules.allocator import keep_freed_buffers
 from data_modules.blending import BlendConfig, crop_face, make_pseudo_fake
-from src.config import CONFIG_DIR
+from src.config import compose_config
 
 GPU = False
 REFERENCE_MEDIAN_MS = 11.2  # the DiffFake reference generator, same inputs and setup (bench/README.md)
@@ -65,10 +65,8 @@ def one_core_one_thread():
 
 
 def blend_config(name: str = "robust", size: int = SIZE, **overrides) -> BlendConfig:
-    """experiments/blend/<name>.yaml (robust: over strong.yaml) at output size `size`."""
-    node = OmegaConf.load(CONFIG_DIR / "blend" / f"{name}.yaml")
-    for parent in node.pop("defaults", []):
-        node = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "blend" / f"{parent}.yaml"), node)
+    """The composed `blend=<name>` config group with overrides, at output size `size`."""
+    node = compose_config([f"blend={name}"]).blend
     return BlendConfig.from_cfg(OmegaConf.merge(node, overrides), size)
 
 

@@ -14,10 +14,10 @@ import resource
 import time
 
 import numpy as np
-from omegaconf import OmegaConf
 from sklearn.metrics import roc_auc_score
 
-from src.config import CONFIG_DIR, compose_config
+from data_modules.io import to_plain
+from src.config import compose_config
 from src.models.differential.heads import Head, build_head
 from src.models.differential.operators import OP_NAMES, combine
 
@@ -42,7 +42,7 @@ def fake_labels() -> np.ndarray:
 
 def head_defaults() -> list[dict]:
     """Every head's default config: the `heads` that fit_head compares in the root config."""
-    return [OmegaConf.to_container(h) for _, h in sorted(compose_config([]).heads.items())]
+    return [to_plain(h) for _, h in sorted(compose_config([]).heads.items())]
 
 
 def _timed_fit(cfg: dict, X: np.ndarray) -> tuple[float, Head]:
@@ -63,7 +63,7 @@ def paper_gmm_figures(torch_cpu: bool = True) -> list[tuple[str, float, str]]:
     train, test = synthetic_pairs(rng, 0.0), synthetic_pairs(rng, 0.5)
     n = min(int(os.environ.get("DIFFFAKE_BENCH_GMM_PAIRS", VIDEOS * PAIRS)), VIDEOS * PAIRS)
     X, X_test = combine(PAPER_OP, *train)[:n], combine(PAPER_OP, *test)
-    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "head" / "gmm_paper.yaml"))
+    cfg = to_plain(compose_config(["head=gmm_paper"]).head)
     seconds, ref = _timed_fit({**cfg, "backend": "sklearn"}, X)
     ref_scores = ref.score(X_test)
     figures = [("stage2_gmm_paper_pairs", float(n), "pairs"), ("stage2_gmm_paper_dims", float(X.shape[1]), "dims"),
