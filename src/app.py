@@ -11,6 +11,10 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
 
 from data_modules.cli import InputFileError, parse_args, run_main
 from data_modules.preprocess import VideoReadError
@@ -45,11 +49,11 @@ class AppArgs:
 
 @dataclass(frozen=True)
 class PageResult:
-    """What the page shows for one upload: verdict (Markdown), timeline and saliency PNGs, skipped frames."""
+    """What the page shows for one upload: verdict (Markdown), timeline and saliency images (RGB), skipped frames."""
 
     verdict: str
-    timeline: str | None = None
-    saliency: str | None = None
+    timeline: np.ndarray | None = None
+    saliency: np.ndarray | None = None
     skipped: str = ""
 
 
@@ -86,12 +90,16 @@ def skipped_markdown(result: VideoResult) -> str:
     return "\n".join([f"{len(rows)} skipped frame(s):", "", "| frame | reason |", "| --- | --- |", *rows])
 
 
+def read_png(path: Path) -> np.ndarray:
+    """An RGB image from a PNG file."""
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 class Page:
     """The page's work, without the web server: check an upload, score it, draw its figures."""
 
     def __init__(self, detector: Detector, args: AppArgs) -> None:
         self.detector, self.args = detector, args
-        self.figures = Path(tempfile.mkdtemp(prefix="difffake-app-"))
 
     def check(self, path: Path) -> str | None:
         """Why an upload cannot be scored (too large, wrong kind), or None."""
@@ -114,21 +122,20 @@ class Page:
             result = self.detector.score_file(path, self.args.fpr, self.args.frames, self.args.saliency, progress)
         except (VideoReadError, InputFileError) as err:
             return PageResult(f"**Could not score** {path.name}: unreadable file ({err}).")
-        out = Path(tempfile.mkdtemp(dir=self.figures))
         timeline = saliency = None
-        data = result.to_json()
-        if data.get("timeline"):
-            timeline = out / "timeline.png"
-            plot_timeline(data, timeline)
-        if result.saliency:
-            saliency = out / "saliency.png"
-            plot_saliency(result, saliency)
-        return PageResult(verdict_markdown(result, self.detector.detector.settings.primary),
-                          str(timeline) if timeline else None, str(saliency) if saliency else None,
+        with tempfile.TemporaryDirectory(prefix="difffake-app-") as tmp:
+            data = result.to_json()
+            if data.get("timeline"):
+                plot_timeline(data, Path(tmp) / "timeline.png")
+                timeline = read_png(Path(tmp) / "timeline.png")
+            if result.saliency:
+                plot_saliency(result, Path(tmp) / "saliency.png")
+                saliency = read_png(Path(tmp) / "saliency.png")
+        return PageResult(verdict_markdown(result, self.detector.detector.settings.primary), timeline, saliency,
                           skipped_markdown(result))
 
 
-def build_page(page: Page) -> object:
+def build_page(page: Page) -> Any:
     """The Gradio Blocks of the page."""
     import gradio as gr
 
@@ -138,7 +145,8 @@ def build_page(page: Page) -> object:
         return shown.verdict, shown.timeline, shown.saliency, shown.skipped
 
     detector = page.detector
-    with gr.Blocks(analytics_enabled=False, title="difffake") as blocks:
+    # uploads and shown images are deleted from Gradio's cache after an hour
+    with gr.Blocks(analytics_enabled=False, title="difffake", delete_cache=(3600, 3600)) as blocks:
         gr.Markdown(f"# difffake: is this face video a deepfake?\nBundle `{detector.bundle_id}` "
                     f"({page.args.backend} backend). Upload a video or an image "
                     f"(up to {page.args.max_mb:g} MB); an image gets the classifier only.")
@@ -146,8 +154,8 @@ def build_page(page: Page) -> object:
         button = gr.Button("Score", variant="primary", elem_id="score")
         verdict = gr.Markdown(elem_id="verdict")
         with gr.Row():
-            timeline = gr.Image(label="timeline", type="filepath", elem_id="timeline")
-            saliency = gr.Image(label="saliency (most suspicious frames)", type="filepath", elem_id="saliency")
+            timeline = gr.Image(label="timeline", format="png", elem_id="timeline")
+            saliency = gr.Image(label="saliency (most suspicious frames)", format="png", elem_id="saliency")
         skipped = gr.Markdown(elem_id="skipped")
         button.click(run, inputs=upload, outputs=[verdict, timeline, saliency, skipped])
     return blocks
@@ -158,10 +166,23 @@ def serve(argv: list[str]) -> int:
     args = parse_args(AppArgs, argv, USAGE)
     page = Page(Detector.load(args.bundle, args.backend), args)
     print(f"difffake page for bundle {page.detector.bundle_id}: http://{args.host}:{args.port}", flush=True)
-    build_page(page).launch(server_name=args.host, server_port=args.port, share=False, ssr_mode=False,
-                            max_file_size=f"{args.max_mb * 2:g}mb", enable_monitoring=False, mcp_server=False,
-                            pwa=False, footer_links=[], show_error=True)
+    launch(build_page(page), args)
     return 0
+
+
+def launch(blocks: Any, args: AppArgs, tries: int = 3) -> None:
+    """Serve the page. Gradio gives up when its own first request to the page takes over 3 s (a busy machine)
+    and asks for a public share link, which this page never makes: so close and try again a few times."""
+    for attempt in range(1, tries + 1):
+        try:
+            blocks.launch(server_name=args.host, server_port=args.port, share=False, ssr_mode=False,
+                          max_file_size=f"{args.max_mb * 2:g}mb", enable_monitoring=False, mcp_server=False,
+                          pwa=False, footer_links=[], show_error=True)
+            return
+        except ValueError as err:
+            if "localhost is not accessible" not in str(err) or attempt == tries:
+                raise
+            blocks.close()
 
 
 def main(argv: list[str] | None = None) -> None:

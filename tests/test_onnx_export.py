@@ -79,3 +79,17 @@ def test_saliency_maps_cover_each_crop_in_0_1_whatever_the_batch() -> None:
     assert all(p.grad is None for p in net.parameters())  # no gradients left behind on the shared network
     with pytest.raises(ValueError, match="unknown saliency method 'cam'; valid choices: gradcam, gradcam\\+\\+"):
         SaliencyMapper(net, "cam")
+
+
+@pytest.mark.gpu
+def test_onnx_runtime_runs_on_cuda_where_onnxruntime_gpu_sees_a_gpu(tmp_path) -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("this onnxruntime has no CUDA provider (the gpu extra installs onnxruntime-gpu)")
+    net = tiny_net()
+    embedder = OnnxEmbedder(export_onnx(net, tmp_path / "model.onnx"), SIZE, net.mean, net.std)
+    assert embedder.provider == "CUDAExecutionProvider"
+    crops = images(8)
+    for a, b in zip(embedder(crops), FrameEmbedder(net, batch_size=8)(crops), strict=True):
+        assert np.abs(a - b).max() < 1e-3  # TF32/cuDNN kernels on the GPU, fp32 on the CPU
