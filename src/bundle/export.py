@@ -64,7 +64,7 @@ def onnx_difference(net: FeatureExtractorNet, onnx_path: Path, seed: int = 0) ->
     return float(max(np.abs(a - b).max() for a, b in zip(torch_out, onnx_out, strict=True)))
 
 
-def _write_face(work: Path, face: dict) -> None:
+def write_face(work: Path, face: dict) -> None:
     """face.json; insightface's model files are copied in and the settings point at them."""
     if face.get("backend") == "insightface":
         (work / FACE_MODELS_DIR).mkdir()
@@ -111,7 +111,7 @@ def export_bundle(run_dir: Path | str, out: Path | str, artifact_dir: Path | str
     detector.save(work / DETECTOR_DIR)
     settings = run_settings(cfg, net)
     atomic_write_json(work / PREPROCESSING_FILE, settings.preprocessing_json())
-    _write_face(work, settings.face)
+    write_face(work, settings.face)
     shutil.copy2(run_dir / CONFIG_FILE, work / CONFIG_FILE)
     results = run_dir / RESULTS_FILE
     if results.is_file():
