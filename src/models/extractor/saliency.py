@@ -1,7 +1,7 @@
 """Where the stage-1 classifier looks: class-activation maps of P(fake) over face crops, with `grad-cam`.
 
 The target layer is the network's last spatial feature map (found by one traced forward pass), so any timm
-backbone works without a per-architecture table.
+backbone works without a per-architecture table. grad-cam is imported on first use (it pulls in torchvision).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from pytorch_grad_cam.utils.image import show_cam_on_image
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from data_modules.normalize import normalize_images
@@ -36,6 +34,8 @@ class SaliencyMap:
 
     def overlay(self, image_weight: float = 0.55) -> np.ndarray:
         """The heat map (jet colours) blended over the crop, uint8 RGB."""
+        from pytorch_grad_cam.utils.image import show_cam_on_image
+
         return show_cam_on_image(self.crop.astype(np.float32) / 255.0, self.heatmap, use_rgb=True,
                                  image_weight=image_weight)
 
@@ -84,6 +84,8 @@ class SaliencyMapper:
 
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
         """uint8 [S,S,3] crops -> float32 maps [N,S,S], each scaled to [0, 1]."""
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
         maps = []
         for i in range(0, len(images), self.batch_size):
             batch = torch.from_numpy(np.stack(images[i:i + self.batch_size])).to(self.mean.device)
