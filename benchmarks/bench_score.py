@@ -1,8 +1,10 @@
-"""Scoring one 10 s 720p clip with a finished demo-sized run (src.score end to end, CPU).
+"""Scoring one 10 s 720p clip with a finished demo-sized run (src.score end to end, CPU), from the run with
+PyTorch and from its exported bundle with ONNX Runtime, timed in the same process; and the export itself.
 
 The run (demo_tiny at the demo's 128 px) is built once and cached under $DIFFFAKE_BENCH_CACHE
-(default /tmp/difffake_bench_score); only the scoring is timed: loading the run, decoding, detection on the
-sampled frames, the extractor, the heads and the JSON.
+(default /tmp/difffake_bench_score); only the scoring is timed: loading the run or bundle (the bundle's
+manifest check included), decoding, detection on the sampled frames, the extractor, the heads and the JSON.
+The two paths alternate, ROUNDS times each, and the best time of each counts.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 FPS, SECONDS, SIZE = 25, 10, (1280, 720)
 FRAMES_SCORED = 32
+ROUNDS = 3
 
 
 def _clip(path: Path) -> None:
@@ -45,15 +48,30 @@ def _run_dir(cache: Path) -> Path:
 
     run = cache / "run"
     if not (run / "calibration.json").is_file():
-        cfg = compose_config(["experiment=demo_tiny", "backbone.image_size=128", "logger=none",
-                              f"paths.artifact_dir={cache / 'artifacts'}", "extras.print_config=false"], run)
+        cfg = compose_config(["experiment=demo_tiny", "backbone.image_size=128", "logger=none", "stages=[preprocess,"
+                              "train_extractor,embed,fit_head,evaluate]", f"paths.artifact_dir={cache / 'artifacts'}",
+                              "extras.print_config=false"], run)
         run_stages(cfg)
     return run
 
 
-def run() -> list[tuple[str, float, str]]:
-    """score_10s_720p_s: wall time of `python -m src.score` on the clip (32 sampled frames)."""
+def _score_seconds(**source: object) -> float:
+    """Wall time of src.score on the clip from a run (run=) or a bundle (bundle=, backend=)."""
     from src.score import ScoreArgs, score_videos
+
+    cache = Path(os.environ.get("DIFFFAKE_BENCH_CACHE", "/tmp/difffake_bench_score"))
+    start = time.perf_counter()
+    (result,) = score_videos(ScoreArgs(video=cache / "clip_10s_720p.mp4", frames=FRAMES_SCORED,
+                                       out=cache / "scores", **source))
+    seconds = time.perf_counter() - start
+    if result["frames_used"] < FRAMES_SCORED // 2:
+        raise RuntimeError(f"only {result['frames_used']} faces found in the benchmark clip")
+    return seconds
+
+
+def run() -> list[tuple[str, float, str]]:
+    """score_10s_720p_s (run, torch), score_10s_720p_onnx_s (bundle, ONNX Runtime), their ratio, export_s."""
+    from src.bundle.export import export_bundle
 
     cache = Path(os.environ.get("DIFFFAKE_BENCH_CACHE", "/tmp/difffake_bench_score"))
     run_dir = _run_dir(cache)
@@ -61,8 +79,11 @@ def run() -> list[tuple[str, float, str]]:
     if not clip.is_file():
         _clip(clip)
     start = time.perf_counter()
-    (result,) = score_videos(ScoreArgs(video=clip, run=run_dir, frames=FRAMES_SCORED, out=cache / "scores"))
-    seconds = time.perf_counter() - start
-    if result["frames_used"] < FRAMES_SCORED // 2:
-        raise RuntimeError(f"only {result['frames_used']} faces found in the benchmark clip")
-    return [("score_10s_720p_s", seconds, "s")]
+    bundle = export_bundle(run_dir, cache / "bundle", overwrite=True).path
+    export_s = time.perf_counter() - start
+    torch_s, onnx_s = [], []
+    for _ in range(ROUNDS):
+        torch_s.append(_score_seconds(run=run_dir))
+        onnx_s.append(_score_seconds(bundle=bundle, backend="onnx"))
+    return [("score_10s_720p_s", min(torch_s), "s"), ("score_10s_720p_onnx_s", min(onnx_s), "s"),
+            ("score_onnx_speedup", min(torch_s) / min(onnx_s), "x"), ("export_s", export_s, "s")]

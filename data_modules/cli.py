@@ -24,8 +24,12 @@ class UsageError(ValueError):
     """A bad command line; the message names the argument and how to fix it."""
 
 
-EXPECTED_ERRORS = (UsageError, UnknownNameError, DatasetLayoutError, FileNotFoundError, NotADirectoryError,
-                   PermissionError)
+class InputFileError(ValueError):
+    """An input file that is damaged, changed or of the wrong kind; the message names it and the fix."""
+
+
+EXPECTED_ERRORS = (UsageError, UnknownNameError, DatasetLayoutError, InputFileError, FileNotFoundError,
+                   NotADirectoryError, PermissionError)
 
 
 def _convert(key: str, text: str, kind: Any) -> Any:

@@ -1,7 +1,9 @@
-"""Score suspect videos with a finished run: one JSON per video (every scorer's score, a decision at a
-threshold calibrated on validation reals for the chosen FPR, frames used and skipped), optional timeline PNG.
+"""Score suspect videos with a finished run or a bundle: one JSON per video (every scorer's score, a decision
+at a threshold calibrated on validation reals for the chosen FPR, frames used and skipped), optional timeline
+and saliency PNGs. An image file is a still image (classifier and saliency only).
 
     python -m src.score video=<file or folder> run=<run dir> [fpr=0.05] [timeline=true] [out=<dir>] [frames=N]
+    python -m src.score video=<file or folder> bundle=<bundle dir> [backend=onnx|torch] [saliency=true] ...
 """
 
 from __future__ import annotations
@@ -12,27 +14,53 @@ from typing import Any
 
 import numpy as np
 
-from data_modules.cli import parse_args, run_main
+from data_modules.cli import UsageError, parse_args, run_main
 from data_modules.io import atomic_write_json
 from data_modules.sources.common import find_media
-from src.api import Detector
+from src.api import Detector, VideoResult
+from src.evaluation.plots import plot_image_grid
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
 
-USAGE = "usage: python -m src.score video=<file or folder> run=<run dir> [fpr=0.05] [timeline=true] [out=<dir>]"
+USAGE = ("usage: python -m src.score video=<file or folder> run=<run dir> | bundle=<bundle dir> [backend=onnx|torch] "
+         "[fpr=0.05] [timeline=true] [saliency=true] [out=<dir>] [frames=N]")
+BUNDLE_SCORES = Path("scores")  # default out= for a bundle: a bundle folder holds only its manifest's files
 
 
 @dataclass(frozen=True)
 class ScoreArgs:
-    """Command-line arguments of src.score."""
+    """Command-line arguments of src.score: exactly one of `run` and `bundle`."""
 
     video: Path
-    run: Path
+    run: Path | None = None
     fpr: float = 0.05
     timeline: bool = False
     out: Path | None = None
     frames: int | None = None
+    bundle: Path | None = None
+    backend: str | None = None
+    saliency: bool = False
+
+    def __post_init__(self) -> None:
+        if self.run is None and self.bundle is None:
+            raise UsageError(f"missing run=<run dir> or bundle=<bundle dir> ({USAGE})")
+        if self.run is not None and self.bundle is not None:
+            raise UsageError(f"pass run= or bundle=, not both ({USAGE})")
+        if self.run is not None and self.backend not in (None, "torch"):
+            raise UsageError(f"backend={self.backend} needs a bundle: export the run first with "
+                             f"python -m src.export run={self.run} out=<bundle dir>")
+
+    def detector(self) -> Detector:
+        """The run's or the bundle's detector (a bundle on ONNX Runtime unless backend=torch)."""
+        if self.bundle is not None:
+            return Detector.load(self.bundle, self.backend or "onnx")
+        return Detector.from_run(self.run)
+
+    @property
+    def out_dir(self) -> Path:
+        """Where the JSON and PNG files go."""
+        return self.out or (self.run / "scores" if self.run is not None else BUNDLE_SCORES)
 
 
 def plot_timeline(result: dict[str, Any], path: Path) -> None:
@@ -62,18 +90,28 @@ def plot_timeline(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_saliency(result: VideoResult, path: Path) -> None:
+    """Contact sheet of the saliency maps over their face crops, most suspicious frames, in frame order."""
+    plot_image_grid(path, [m.overlay() for m in result.saliency],
+                    [f"frame {m.frame}: P(fake) {m.probability:.2f}" for m in result.saliency],
+                    f"{Path(result.video).name}: Grad-CAM++ of the classifier's P(fake)")
+
+
 def score_videos(args: ScoreArgs) -> list[dict[str, Any]]:
-    """Score every video under args.video; write <out>/<name>.json (and .png) per video."""
+    """Score every video (or image) under args.video; write <out>/<name>.json (and .png files) per video."""
     videos = find_media(args.video)
-    detector = Detector.from_run(args.run)
+    detector = args.detector()
     detector.thresholds(args.fpr)  # a bad fpr fails before any work
-    out_dir = args.out or args.run / "scores"
+    out_dir = args.out_dir
     results = []
     for video in videos:
-        result = detector.score_video(video, args.fpr, args.frames).to_json()
+        scored = detector.score_file(video, args.fpr, args.frames, args.saliency)
+        result = scored.to_json()
         atomic_write_json(out_dir / f"{video.stem}.json", result)
         if args.timeline and result.get("timeline"):
             plot_timeline(result, out_dir / f"{video.stem}_timeline.png")
+        if scored.saliency:
+            plot_saliency(scored, out_dir / f"{video.stem}_saliency.png")
         verdict = ", ".join(f"{k}={v:.3f}" for k, v in result["scores"].items() if v is not None)
         log.info("%s: %d frames used, %d skipped; %s", video.name, result["frames_used"],
                  len(result["frames_skipped"]), verdict or result["reason"])

@@ -36,3 +36,18 @@ def shared_media() -> Path:
     if not media.is_dir():
         pytest.skip(f"no shared media at {media}")
     return media
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's finished demo_tiny run (tests/demo_run.py), built on first use."""
+    from tests.demo_run import finished_run
+
+    with pytest.MonkeyPatch.context() as mp:
+        return finished_run(tmp_path_factory, mp)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run: Path) -> Path:
+    """The bundle that run's export stage wrote (read it, or copy it before changing anything)."""
+    return tiny_run / "bundle"

@@ -44,7 +44,12 @@ def test_demo_end_to_end_then_interrupted_and_rerun(tmp_path_factory, monkeypatc
 
     # Every scorer's AUC is there and better than chance (a sanity check; the figures go in the report).
     saved = json.loads((run_dir / "results.json").read_text())
-    assert set(saved["stages"]) == {"preprocess", "train_extractor", "embed", "fit_head", "evaluate"}
+    assert set(saved["stages"]) == {"preprocess", "train_extractor", "embed", "fit_head", "evaluate", "export"}
+    export = stages["export"]  # the run ends with its bundle and the command that scores a clip with it
+    assert export["bundle"] == str(run_dir / "bundle") and (run_dir / "bundle" / "manifest.json").is_file()
+    assert export["onnx_max_abs_diff"] < 1e-4 and export["files"] == 15
+    assert export["command"].startswith(f"python -m src.score bundle={run_dir / 'bundle'} video=")
+    assert Path(export["command"].split("video=")[1]).is_file() and export["command"] in caplog.text
     aucs = {s: stages["evaluate"]["metrics"]["demo"][s]["auc"] for s in SCORERS}
     assert all(0.5 < a <= 1.0 for a in aucs.values()), aucs
     assert stages["evaluate"]["n_test_videos"] == 16

@@ -73,12 +73,16 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
         ("src.models", "src.artifacts", "models are below the artifact store"),
         ("src.models", "src.evaluation", "models are beside evaluation, not above it"),
         ("src.artifacts", "src.stages", "artifacts are below the stages"),
+        ("src.bundle", "src.stages", "bundles are below the stages"),
+        ("src.artifacts", "src.bundle", "the artifact store is below bundles"),
+        ("src.models", "src.bundle", "models are below bundles"),
+        ("src.evaluation", "src.bundle", "evaluation reads no bundle"),
     ]
     out = [f"{s} -> {t}: {why}" for s, t in edges(graph) for low, high, why in rules
            if within(s, low) and within(t, high)]
     out += [f"{s} -> {t}: a stage imports another stage" for s, t in edges(graph)
             if s.startswith("src.stages.") and t.startswith("src.stages.")]
-    entry_points = {"src.run", "src.score", "src.sweep", "src.preprocess", "src.api"}
+    entry_points = {"src.run", "src.score", "src.sweep", "src.preprocess", "src.api", "src.export", "src.app"}
     out += [f"{s} -> {t}: only entry points use entry points" for s, t in edges(graph)
             if t in entry_points and s not in entry_points]
     return out
@@ -132,6 +136,8 @@ def test_no_import_circle_exists() -> None:
     ({"src.evaluation.metrics": {"src.models.differential.heads"}}, "src.evaluation.metrics -> src.models"),
     ({"src.stages.embed": {"src.stages.fit_head"}}, "a stage imports another stage"),
     ({"src.models.extractor.net": {"src.stages"}}, "models are below the stages"),
+    ({"src.models.extractor.export": {"src.bundle.layout"}}, "models are below bundles"),
+    ({"src.bundle.load": {"src.api"}}, "only entry points use entry points"),
 ])
 def test_each_rule_catches_its_violation(graph: dict[str, set[str]], expected: str) -> None:
     assert any(expected in v for v in layer_violations(graph))

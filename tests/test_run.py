@@ -106,4 +106,4 @@ def test_cli_unknown_stage_is_one_line(tmp_path: Path) -> None:
     proc = _cli("stages=[embedd]", "logger=none", "extras.print_config=false", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        "error: unknown stage 'embedd'; valid choices: preprocess, train_extractor, embed, fit_head, evaluate")
+        "error: unknown stage 'embedd'; valid choices: preprocess, train_extractor, embed, fit_head, evaluate, export")

@@ -99,6 +99,10 @@ def test_bad_arguments_are_named(run_dir, tmp_path, capsys) -> None:
         find_media(tmp_path / "missing.mp4")
     with pytest.raises(UsageError, match="missing run="):
         parse_args(ScoreArgs, ["video=a.mp4"], USAGE)
+    with pytest.raises(UsageError, match="pass run= or bundle=, not both"):
+        parse_args(ScoreArgs, ["video=a.mp4", "run=r", "bundle=b"], USAGE)
+    with pytest.raises(UsageError, match="backend=onnx needs a bundle: export the run first with python -m src.export"):
+        parse_args(ScoreArgs, ["video=a.mp4", "run=r", "backend=onnx"], USAGE)
     with pytest.raises(UsageError, match="fpr=high: expected float"):
         parse_args(ScoreArgs, ["video=a.mp4", "run=r", "fpr=high"], USAGE)
     with pytest.raises(SystemExit) as exit_info:

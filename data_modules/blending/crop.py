@@ -41,6 +41,7 @@ def crop_square(frame: np.ndarray, landmarks: np.ndarray, box: tuple[int, int, i
 
 
 FOREHEAD = 0.2  # the face box reaches this fraction of the landmark box height above the brows
+INFERENCE_MARGIN = 0.125  # the inference crop widens the face box by this fraction on each side
 
 
 def face_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
@@ -49,13 +50,18 @@ def face_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
     return float(x0), float(y0 - FOREHEAD * (y1 - y0)), float(x1), float(y1)
 
 
-def crop_face(frame: np.ndarray, landmarks: np.ndarray, size: int, margin: float = 0.125
+def inference_box(landmarks: np.ndarray, margin: float = INFERENCE_MARGIN) -> tuple[int, int, int]:
+    """The square (left, top, side) of the inference crop: the face box widened by `margin` on each side."""
+    x0, y0, x1, y1 = face_box(landmarks)
+    pad_x, pad_y = (x1 - x0) * margin, (y1 - y0) * margin
+    return square_box(x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y)
+
+
+def crop_face(frame: np.ndarray, landmarks: np.ndarray, size: int, margin: float = INFERENCE_MARGIN
               ) -> tuple[np.ndarray, np.ndarray]:
     """The deterministic inference crop: a square around the face box widened by `margin` on each side."""
     check_face_input(frame, landmarks)
-    x0, y0, x1, y1 = face_box(landmarks)
-    pad_x, pad_y = (x1 - x0) * margin, (y1 - y0) * margin
-    return crop_square(frame, landmarks, square_box(x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y), size)
+    return crop_square(frame, landmarks, inference_box(landmarks, margin), size)
 
 
 def random_margin_box(landmarks: np.ndarray, margin: tuple[float, float], rng: np.random.Generator

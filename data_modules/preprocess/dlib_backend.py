@@ -35,13 +35,19 @@ def _shape_predictor(path: str) -> dlib.shape_predictor:
     return dlib.shape_predictor(path)
 
 
+@lru_cache(maxsize=1)
+def _frontal_detector() -> dlib.fhog_object_detector:
+    """The HOG face detector, built once per process (deserialising it takes 0.5-2 s; detection is stateless)."""
+    return dlib.get_frontal_face_detector()
+
+
 class DlibDetector:
     """Detects on a grayscale copy shrunk to detect_max_side; landmarks come from the full-resolution frame."""
 
     def __init__(self, upsample: int = 0, detect_max_side: int = 640) -> None:
         self.upsample = upsample
         self.detect_max_side = detect_max_side
-        self._detector = dlib.get_frontal_face_detector()
+        self._detector = _frontal_detector()
         self._predictor = _shape_predictor(str(predictor_path()))
 
     @classmethod

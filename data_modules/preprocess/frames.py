@@ -89,7 +89,7 @@ def sample_video(path: Path, n: int) -> list[tuple[int, np.ndarray]]:
     return frames
 
 
-def _read_image(path: Path) -> np.ndarray | None:
+def read_image(path: Path) -> np.ndarray | None:
     """An image file as RGB uint8 (grayscale and alpha converted), or None when unreadable."""
     data = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
@@ -101,7 +101,7 @@ def sample_folder(path: Path, n: int) -> list[tuple[int, np.ndarray]]:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not files:
         raise VideoReadError("frame folder holds no images")
-    frames = [(i, image) for i in uniform_indices(len(files), n) if (image := _read_image(files[i])) is not None]
+    frames = [(i, image) for i in uniform_indices(len(files), n) if (image := read_image(files[i])) is not None]
     if not frames:
         raise VideoReadError("no readable images in frame folder")
     return frames

@@ -1,4 +1,4 @@
-"""Report figures as PNG files: ROC curves (optionally with bootstrap bands) and score histograms."""
+"""Report figures as PNG files: ROC curves (optionally with bootstrap bands), score histograms, image grids."""
 
 from __future__ import annotations
 
@@ -56,6 +56,19 @@ def plot_histograms(path: Path, title: str, labels: dict[str, np.ndarray], score
         ax.set_title(name, fontsize=8)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def plot_image_grid(path: Path, images: list[np.ndarray], captions: list[str], title: str, columns: int = 4) -> None:
+    """RGB uint8 images in a grid (a contact sheet), each with its caption."""
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions, strict=False):
+        ax.imshow(image)
+        ax.set_title(caption, fontsize=7)
+    fig.suptitle(title, fontsize=8)
     _save(fig, path)
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pytorch_lightning.loggers import Logger
 
 STAGES: Registry[Callable[[RunContext], dict[str, Any]]] = Registry("stage")
-for _stage in ("preprocess", "train_extractor", "embed", "fit_head", "evaluate"):
+for _stage in ("preprocess", "train_extractor", "embed", "fit_head", "evaluate", "export"):
     STAGES.add(_stage, f"src.stages.{_stage}:run")
 
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import torch
 
 from data_modules.normalize import normalize_images
 from src.models.extractor.net import FeatureExtractorNet
+
+
+class Embedder(Protocol):
+    """What scoring needs from an extractor backend (torch here, ONNX Runtime in onnx_inference)."""
+
+    size: int
+
+    @property
+    def embed_dim(self) -> int: ...
+
+    def __call__(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class FrameEmbedder:
