@@ -26,6 +26,7 @@ TABLE_ORDER = ("cross_manipulation", "operator_ablation_cross_manipulation", "cr
 # the config hash, so one computation has one hash on every machine and under every experiment name
 _UNHASHED = ("paths", "hydra", "task_name", "tags", "logger", "extras", "paper")
 _PATH_SUFFIXES = ("root", "_dir", "_file")
+_PATH_KEYS = ("out",)  # where outputs go (export.out), not what is computed
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,10 @@ class ReproducedRow:
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
-    """Stable hash of a run's resolved config without _UNHASHED keys and nested roots, dirs and files."""
+    """Stable hash of a run's resolved config without _UNHASHED keys and nested roots, dirs, files and outputs."""
     def strip(value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {k: strip(v) for k, v in value.items() if not str(k).endswith(_PATH_SUFFIXES)}
+            return {k: strip(v) for k, v in value.items() if not (str(k).endswith(_PATH_SUFFIXES) or k in _PATH_KEYS)}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
