@@ -21,6 +21,7 @@ from src.artifacts.keys import extractor_key, pseudo_val_key
 from src.models.extractor.backbones import backbone_data_config
 from src.models.extractor.lightning import ExtractorModule, OptimSettings
 from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet, save_extractor
+from src.models.extractor.sync_bn import TimmSyncBatchNorm
 from src.stages import RunContext
 from src.utils.logging import get_logger
 
@@ -57,9 +58,15 @@ def _preview_callbacks() -> list[Callback]:
 
 
 def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list, root_dir: Path) -> pl.Trainer:
-    """Lightning Trainer from the `trainer` config group (accelerator, precision, strategy, devices...)."""
+    """Lightning Trainer from the `trainer` config group (accelerator, precision, strategy, devices...).
+
+    `sync_batchnorm: true` goes through timm's converter (TimmSyncBatchNorm), never Lightning's own, which would
+    strip the activations out of timm's BatchNormAct2d layers.
+    """
     kwargs = OmegaConf.to_container(trainer_cfg, resolve=True)
-    return pl.Trainer(**kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(root_dir))
+    plugins = [TimmSyncBatchNorm()] if kwargs.pop("sync_batchnorm", False) else []
+    return pl.Trainer(**kwargs, sync_batchnorm=False, plugins=plugins, callbacks=callbacks, logger=loggers or False,
+                      default_root_dir=str(root_dir))
 
 
 def _summary(checkpoint: ModelCheckpoint, trainer: pl.Trainer, resumed: bool) -> dict[str, Any]:
