@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,20 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(to_plain(obj), indent=2, sort_keys=True, default=str) + "\n")
 
 
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: the same arrays give the same bytes on every run
+
+
+def _write_npz(handle: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """np.savez's layout (one stored <name>.npy member per array), byte-reproducible."""
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME), "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
 def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Save arrays as an uncompressed .npz (no pickled objects), atomically."""
-    _atomic_write(path, lambda h: np.savez(h, **arrays), "wb")
+    """Save arrays as an uncompressed .npz (no pickled objects), atomically and byte-reproducibly."""
+    _atomic_write(path, lambda h: _write_npz(h, arrays), "wb")
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

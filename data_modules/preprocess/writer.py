@@ -29,6 +29,15 @@ from data_modules.preprocess.face import FaceDetector
 from data_modules.preprocess.frames import VideoReadError
 from data_modules.preprocess.perturbed import PERTURB_KEYS, perturb_settings, sample_perturbed
 from data_modules.preprocess.prepared import read_prepared_track
+from data_modules.preprocess.shards import (
+    SHARD_DIR,
+    ShardSpec,
+    read_parts,
+    select_shard,
+    shard_of,
+    usable,
+    write_part,
+)
 from data_modules.preprocess.track import NO_FACE, extract_track
 from data_modules.records import STATUS_OK, STATUS_SKIPPED, IndexRow, VideoRecord
 from data_modules.sources import prepared_frames_of
@@ -120,10 +129,19 @@ def _outcomes(records: list[VideoRecord], cache_root: Path, face_cfg: dict[str, 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _remove_stale_temps(cache_root: Path) -> None:
-    """Half-written video directories left by a killed run (FaceCache writes to .<name>.tmp-<pid>)."""
-    for stale in (cache_root / "videos").glob("*/*/*/.*.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+def _stale_temp_video(stale: Path, videos: Path) -> str:
+    """The video id a half-written directory `.<name>.tmp-<pid>` was for."""
+    name = stale.name[1:].rsplit(".tmp-", 1)[0]
+    return "/".join((*stale.parent.relative_to(videos).parts, name))
+
+
+def _remove_stale_temps(cache_root: Path, shard: ShardSpec = ShardSpec()) -> None:
+    """Half-written video directories left by a killed run (FaceCache writes to .<name>.tmp-<pid>); a shard
+    removes only its own videos' ones, since other shards may be writing theirs right now."""
+    videos = cache_root / "videos"
+    for stale in videos.glob("*/*/*/.*.tmp-*"):
+        if not shard.sharded or shard_of(_stale_temp_video(stale, videos), shard.count) == shard.index:
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -179,26 +197,61 @@ def _run(records: list[VideoRecord], work: Path, face: dict[str, Any], data: dic
     return outcomes
 
 
+def _index_rows(records: list[VideoRecord], outcomes: list[VideoOutcome]) -> list[IndexRow]:
+    by_id = {o.video_id: o for o in outcomes}
+    return [IndexRow.from_record(r, by_id[r.video_id].num_frames, by_id[r.video_id].status, by_id[r.video_id].reason)
+            for r in records]
+
+
+def _workers(face: dict[str, Any], todo: list[VideoRecord]) -> int:
+    return min(int(face.get("num_workers", 0)), len(todo))
+
+
+def _log_summary(summary: FaceCacheSummary) -> None:
+    log.info("face cache %s: %d videos, %d ok, %d skipped (%s), %d resumed, %d frames, %.1f frames/s",
+             summary.dataset, summary.videos, summary.ok, summary.skipped,
+             ", ".join(f"{k}: {v}" for k, v in summary.skip_reasons.items()) or "none", summary.resumed,
+             summary.frames, summary.frames_per_second)
+
+
 def write_face_cache(records: list[VideoRecord], work: Path, face_cfg: Mapping[str, Any],
                      data_cfg: Mapping[str, Any]) -> FaceCacheSummary:
     """Cache every record's faces into `work` (resuming what is there); writes index.csv and summary.json.
 
-    Check `face_cfg` with `check_face_config` first (unless the dataset ships its own crops): a broken
-    detector stops the whole build."""
+    Videos that finished shards recorded (see shards.py) are taken from their parts, so this also merges a
+    sharded build into the cache an unsharded run writes. Check `face_cfg` with `check_face_config` first
+    (unless the dataset ships its own crops): a broken detector stops the whole build."""
     face, data = to_plain(face_cfg), to_plain(data_cfg)
-    name = str(data["name"])
-    workers = min(int(face.get("num_workers", 0)), len(records))
     start = time.perf_counter()
     _remove_stale_temps(work)
-    outcomes = _run(records, work, face, data, workers)
-    by_id = {o.video_id: o for o in outcomes}
-    rows = [IndexRow.from_record(r, by_id[r.video_id].num_frames, by_id[r.video_id].status,
-                                 by_id[r.video_id].reason) for r in records]
-    FaceCache(work).write_index(rows)
-    summary = summarize(name, rows, outcomes, time.perf_counter() - start)
+    parts, cache = read_parts(work), FaceCache(work)
+    done = [VideoOutcome(**parts.outcomes[r.video_id]) for r in records
+            if r.video_id in parts.outcomes and usable(parts.outcomes[r.video_id], cache.has_video(r.video_id))]
+    done_ids = {o.video_id for o in done}
+    todo = [r for r in records if r.video_id not in done_ids]
+    outcomes = done + _run(todo, work, face, data, _workers(face, todo))
+    rows = _index_rows(records, outcomes)
+    cache.write_index(rows)
+    summary = summarize(str(data["name"]), rows, outcomes, time.perf_counter() - start + parts.seconds)
     atomic_write_json(work / SUMMARY_FILE, asdict(summary))
-    log.info("face cache %s: %d videos, %d ok, %d skipped (%s), %d resumed, %d frames, %.1f frames/s",
-             name, summary.videos, summary.ok, summary.skipped,
-             ", ".join(f"{k}: {v}" for k, v in summary.skip_reasons.items()) or "none", summary.resumed,
-             summary.frames, summary.frames_per_second)
+    shutil.rmtree(work / SHARD_DIR, ignore_errors=True)  # merged: the cache holds exactly an unsharded run's files
+    _log_summary(summary)
+    return summary
+
+
+def write_face_cache_shard(records: list[VideoRecord], work: Path, face_cfg: Mapping[str, Any],
+                           data_cfg: Mapping[str, Any], shard: ShardSpec) -> FaceCacheSummary:
+    """Cache the videos of one shard into `work` (resuming) and write its part; returns the shard's counts."""
+    face, data = to_plain(face_cfg), to_plain(data_cfg)
+    mine = select_shard(records, shard)
+    start = time.perf_counter()
+    _remove_stale_temps(work, shard)
+    earlier = read_parts(work).outcomes
+    # a rerun keeps what the first pass recorded for videos it finds cached, so the merge counts them as made
+    outcomes = [VideoOutcome(**earlier[o.video_id]) if o.resumed and o.video_id in earlier else o
+                for o in _run(mine, work, face, data, _workers(face, mine))]
+    seconds = time.perf_counter() - start
+    write_part(work, shard, outcomes, seconds)
+    summary = summarize(f"{data['name']} shard {shard.name}", _index_rows(mine, outcomes), outcomes, seconds)
+    _log_summary(summary)
     return summary

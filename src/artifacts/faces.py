@@ -13,7 +13,13 @@ from omegaconf import DictConfig, OmegaConf
 from data_modules.cache import FaceCache
 from data_modules.io import to_plain
 from data_modules.preprocess.detectors import check_face_config
-from data_modules.preprocess.writer import SUMMARY_FILE, FaceCacheSummary, write_face_cache
+from data_modules.preprocess.shards import SHARD_KEYS, ShardSpec, claim_merge, read_parts
+from data_modules.preprocess.writer import (
+    SUMMARY_FILE,
+    FaceCacheSummary,
+    write_face_cache,
+    write_face_cache_shard,
+)
 from data_modules.sources import list_videos, prepared_frames_of
 from src.artifacts.keys import face_cache_key
 from src.artifacts.store import ArtifactStore
@@ -24,18 +30,25 @@ KIND = "faces"
 
 @dataclass(frozen=True)
 class FaceCacheResult:
-    """A finished face cache: where it is, what building it counted, and whether it was reused."""
+    """A face cache: where it is, what building it counted, whether it was reused, and, for one shard of a
+    build, whether the cache is complete yet and which shards have still to finish."""
 
     cache_dir: Path
     summary: FaceCacheSummary
     reused: bool
+    complete: bool = True
+    pending_shards: tuple[int, ...] = ()
 
 
 def build_face_cache(store: ArtifactStore, data_cfg: DictConfig | Mapping[str, Any],
                      face_cfg: DictConfig | Mapping[str, Any]) -> FaceCacheResult:
-    """Build (or resume, or reuse) the face cache of one dataset with one detector configuration."""
+    """Build (or resume, or reuse) the face cache of one dataset with one detector configuration.
+
+    With `face.shard=i face.num_shards=n` only shard i's videos are cached and recorded; the shard that finds
+    every other one finished merges them (a run without face.shard merges too, doing any missing videos)."""
     data = data_cfg if isinstance(data_cfg, DictConfig) else OmegaConf.create(to_plain(data_cfg))
     face = to_plain(face_cfg)
+    shard = ShardSpec.from_face_config(face)
     key = face_cache_key(data, OmegaConf.create(face))
     final = store.path(KIND, key)
     if store.is_complete(KIND, key):
@@ -46,10 +59,34 @@ def build_face_cache(store: ArtifactStore, data_cfg: DictConfig | Mapping[str, A
     if prepared_frames_of(data) is None:
         check_face_config(face)
     records = list_videos(data)
-    with store.build(KIND, key, meta={"dataset": data.name, "data": to_plain(data), "face": face}) as work:
+    if shard.sharded:
+        waiting = _build_shard(store, key, records, face, data, shard)
+        if waiting is not None:
+            return waiting
+    face_meta = {k: v for k, v in face.items() if k not in SHARD_KEYS}
+    meta = {"dataset": data.name, "data": to_plain(data), "face": face_meta}
+    with store.build(KIND, key, meta=meta) as work:
         summary = write_face_cache(records, work, face, data)
     log.info("face cache %s -> %s", data.name, final)
     return FaceCacheResult(final, summary, reused=False)
+
+
+def _build_shard(store: ArtifactStore, key: str, records: list, face: dict[str, Any], data: DictConfig,
+                 shard: ShardSpec) -> FaceCacheResult | None:
+    """Cache one shard into the shared work directory; None when this shard is the one to merge them all."""
+    work = store.partial_path(KIND, key)
+    work.mkdir(parents=True, exist_ok=True)
+    summary = write_face_cache_shard(records, work, face, data, shard)
+    missing = read_parts(work).missing(shard)
+    if missing:
+        log.info("face cache %s: shard %s done; waiting for shards %s", data.name, shard.name, missing)
+        return FaceCacheResult(work, summary, reused=False, complete=False, pending_shards=tuple(missing))
+    if not claim_merge(work):
+        log.info("face cache %s: shard %s done; another shard is merging (if that one was killed, run once "
+                 "without face.shard to merge)", data.name, shard.name)
+        return FaceCacheResult(work, summary, reused=False, complete=False)
+    log.info("face cache %s: all %d shards done, merging", data.name, shard.count)
+    return None
 
 
 def open_face_cache(store: ArtifactStore, data: DictConfig, face: DictConfig) -> FaceCache:

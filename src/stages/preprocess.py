@@ -19,5 +19,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         built = build_face_cache(ctx.store, data, ctx.cfg.face)
         summary = asdict(built.summary)
         results[data.name] = {**{k: summary[k] for k in (*_COUNTS, "skip_reasons")}, "reused": built.reused}
+        if not built.complete:  # one shard of several: the cache is finished by the last shard to end
+            results[data.name].update(complete=False, pending_shards=list(built.pending_shards))
         ctx.log_metrics({f"preprocess/{data.name}/{k}": float(summary[k]) for k in _COUNTS})
     return results
