@@ -4,11 +4,13 @@ The 720p clips are encoded at bench time from /work/shared/bench/faces_1280x720.
 when present, else from scikit-image's astronaut pasted into 1280x720 frames. Throughput counts sampled
 frames over the whole build (worker start-up included); peak memory is the largest resident set of this
 process or one of its workers (ru_maxrss). The workers' CPU time per frame (start-up included) does not
-depend on what else runs on the machine: with two free cores, frames/s is about 2000 / that figure.
+depend on what else runs on the machine: with two free cores, frames/s is about 2000 / that figure. The same
+clips are then cached again in 2 shards and the merged cache compared with the unsharded one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import tempfile
@@ -18,7 +20,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from src.artifacts.faces import build_face_cache
 from src.artifacts.store import ArtifactStore
@@ -73,8 +75,24 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def cache_files(root: Path) -> dict[str, bytes]:
+    """Every file of a face cache by relative path; summary.json without its timing fields."""
+    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    summary = json.loads(files.pop("summary.json"))
+    return {**files, "summary.json": json.dumps({k: v for k, v in summary.items()
+                                                 if k not in ("seconds", "frames_per_second")}).encode()}
+
+
+def sharded_identical(data: DictConfig, face: DictConfig, reference: Path, store: ArtifactStore) -> bool:
+    """The same clips in 2 shards, one after the other (the second merges): the same cache, byte for byte?"""
+    for shard in (0, 1):
+        merged = build_face_cache(store, data, {**OmegaConf.to_container(face), "num_shards": 2, "shard": shard})
+    return merged.complete and cache_files(merged.cache_dir) == cache_files(reference)
+
+
 def run() -> list[tuple[str, float, str]]:
-    """preprocess_fps (sampled frames/s, 2 workers), preprocess_peak_rss (MB), preprocess_cpu_per_frame (ms)."""
+    """preprocess_fps (sampled frames/s, 2 workers), preprocess_peak_rss (MB), preprocess_cpu_per_frame (ms),
+    preprocess_sharded_identical (1: 2 shards merged give the unsharded cache byte for byte, 0: they do not)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
         (root / "real").mkdir(parents=True)
@@ -83,10 +101,13 @@ def run() -> list[tuple[str, float, str]]:
                                  "frames_per_video": SAMPLED, "options": {}})
         face = compose_config(["face=dlib", "face.num_workers=2"]).face
         start, cpu = time.perf_counter(), children_cpu_seconds()
-        summary = build_face_cache(ArtifactStore(Path(tmp) / "artifacts"), data, face).summary
+        built = build_face_cache(ArtifactStore(Path(tmp) / "artifacts"), data, face)
         seconds, cpu = time.perf_counter() - start, children_cpu_seconds() - cpu
+        identical = sharded_identical(data, face, built.cache_dir, ArtifactStore(Path(tmp) / "sharded"))
+    summary = built.summary
     if summary.ok != VIDEOS:
         raise RuntimeError(f"benchmark videos were not all cached: {summary}")
     frames = summary.frames_sampled
     return [("preprocess_fps", frames / seconds, "frames/s"), ("preprocess_peak_rss", peak_rss_mb(), "MB"),
-            ("preprocess_cpu_per_frame", 1000 * cpu / frames, "ms")]
+            ("preprocess_cpu_per_frame", 1000 * cpu / frames, "ms"),
+            ("preprocess_sharded_identical", float(identical), "(1 = yes)")]
