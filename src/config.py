@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -9,6 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from data_modules.cli import UsageError
 from data_modules.registry import UnknownNameError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "experiments"
@@ -45,11 +47,26 @@ def check_group_overrides(overrides: list[str]) -> None:
                 raise UnknownNameError(f"unknown {key} '{option}'; valid choices: {', '.join(choices) or '(none)'}")
 
 
-def compose_config(overrides: list[str] | None = None, output_dir: Path | None = None) -> DictConfig:
+SUBMITIT_LAUNCHERS = ("slurm", "submitit_slurm", "submitit_local")  # hydra/launcher options of the submitit plugin
+
+
+def check_launcher_overrides(overrides: list[str]) -> None:
+    """A one-line UsageError when `hydra/launcher=` names a submitit launcher whose plugin is not installed."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+~").removeprefix("override ") == "hydra/launcher" and value in SUBMITIT_LAUNCHERS:
+            if importlib.util.find_spec("hydra_plugins") is None or \
+                    importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+                raise UsageError(f"{override} needs Hydra's submitit launcher: pip install -e '.[slurm]' "
+                                 f"(the hydra-submitit-launcher package)")
+
+
+def compose_config(overrides: list[str] | None = None, output_dir: Path | None = None,
+                   keep_hydra: bool = False) -> DictConfig:
     """Compose experiments/run.yaml outside `hydra.main` (tests, scoring, sweeps).
 
-    The Hydra runtime is registered (then dropped from the tree) so `${hydra:...}` interpolations resolve;
-    `output_dir` pins the run dir.
+    The Hydra runtime is registered (then dropped from the tree, unless `keep_hydra`) so `${hydra:...}`
+    interpolations resolve; `output_dir` pins the run dir.
     """
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=VERSION_BASE):
@@ -58,8 +75,9 @@ def compose_config(overrides: list[str] | None = None, output_dir: Path | None =
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(output_dir)
     HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
+    if not keep_hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
     return cfg
 
 

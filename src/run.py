@@ -11,10 +11,11 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from data_modules.cli import UsageError
 from data_modules.io import atomic_write_json, atomic_write_text
 from data_modules.registry import UnknownNameError
 from src.artifacts.store import ArtifactStore
-from src.config import CONFIG_DIR, CONFIG_NAME, VERSION_BASE, check_group_overrides
+from src.config import CONFIG_DIR, CONFIG_NAME, VERSION_BASE, check_group_overrides, check_launcher_overrides
 from src.stages import STAGES, RunContext, check_stages
 from src.utils.logging import get_logger
 
@@ -71,7 +72,8 @@ def main() -> None:
     """Check group options first so a typo gets one line naming the valid choices, then hand over to Hydra."""
     try:
         check_group_overrides(sys.argv[1:])
-    except UnknownNameError as err:
+        check_launcher_overrides(sys.argv[1:])
+    except (UnknownNameError, UsageError) as err:
         sys.stderr.write(f"error: {err}\n")
         sys.exit(2)
     _hydra_main()

@@ -1,6 +1,10 @@
 """`make sweep`: the grid of experiments/sweep/<name>.yaml as a W&B sweep (online) or a Hydra multirun (offline).
 
-    python -m src.sweep [sweep=grid] [experiment=demo] [dry_run=true] [<group>=<a>,<b> to narrow] [overrides...]
+    python -m src.sweep [sweep=grid] [experiment=demo] [dry_run=true] [<group>=<a>,<b> to narrow]
+                        [hydra/launcher=slurm [hydra.launcher.<key>=<value> ...]] [overrides...]
+
+With `hydra/launcher=slurm` (or the plugin's submitit_slurm) the grid is a Hydra multirun whose jobs Hydra's
+submitit launcher submits as one SLURM job array; `dry_run=true` prints that array's sbatch script.
 """
 
 from __future__ import annotations
@@ -15,16 +19,17 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from data_modules.cli import run_main
+from data_modules.cli import UsageError, run_main
 from data_modules.registry import UnknownNameError
-from src.config import CONFIG_DIR, check_group_overrides
+from src.config import CONFIG_DIR, check_group_overrides, check_launcher_overrides, compose_config
 from src.utils.loggers import resolve_wandb_mode
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
 
 SWEEP_DIR = CONFIG_DIR / "sweep"
-USAGE = "usage: python -m src.sweep [sweep=grid] [experiment=demo] [dry_run=true] [<group>=<a>,<b>] [key=value ...]"
+USAGE = ("usage: python -m src.sweep [sweep=grid] [experiment=demo] [dry_run=true] [<group>=<a>,<b>] "
+         "[hydra/launcher=slurm] [key=value ...]")
 AGENT_ARGS = "${args_no_hyphens}"
 
 
@@ -68,6 +73,11 @@ def base_overrides(spec: SweepSpec, logger: str) -> list[str]:
     return [f"experiment={spec.experiment}", f"logger={logger}", f"logger.group={spec.name}", *spec.overrides]
 
 
+def is_launcher_override(arg: str) -> bool:
+    """`hydra/launcher=<name>` or `hydra.launcher.<key>=<value>`: where a multirun's jobs run, not what they do."""
+    return arg.lstrip("+~").startswith(("hydra/launcher=", "hydra.launcher."))
+
+
 def wandb_spec(spec: SweepSpec) -> dict[str, Any]:
     """The W&B sweep configuration: a grid whose agent runs src.run with Hydra-style `key=value` arguments."""
     return {
@@ -79,10 +89,36 @@ def wandb_spec(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def multirun_argv(spec: SweepSpec) -> list[str]:
-    """`python -m src.run -m ...` arguments for the same grid with offline W&B runs."""
-    return ["-m", *base_overrides(spec, "wandb_offline"),
-            *(f"{k}={','.join(v)}" for k, v in sorted(spec.parameters.items()))]
+def multirun_argv(spec: SweepSpec, launcher: tuple[str, ...] = (), logger: str = "wandb_offline") -> list[str]:
+    """`python -m src.run -m ...` arguments for the same grid (offline W&B runs by default) on `launcher`."""
+    return ["-m", *base_overrides(spec, logger), *(f"{k}={','.join(v)}" for k, v in sorted(spec.parameters.items())),
+            *launcher]
+
+
+def slurm_job(launcher: tuple[str, ...], spec: SweepSpec) -> str:
+    """The sbatch script Hydra's submitit launcher would submit for the grid: one array task per run.
+
+    The launcher config is composed as src.run will compose it and turned into sbatch options as the plugin's
+    launch() does (generic keys renamed by submitit, the rest slurm-specific)."""
+    cfg = compose_config([f"experiment={spec.experiment}", *spec.overrides, *launcher, "hydra.job.name=run"],
+                         keep_hydra=True)
+    if "submitit_folder" not in cfg.hydra.launcher:
+        raise UsageError(f"dry_run shows SLURM jobs only: {' '.join(launcher)} is not a submitit launcher")
+    import submitit  # the `slurm` extra, present once check_launcher_overrides passed
+
+    class DryRunSlurmExecutor(submitit.SlurmExecutor):
+        """submitit's SLURM executor where there is no SLURM: it renders the sbatch script, submits nothing."""
+
+        @classmethod
+        def affinity(cls) -> int:
+            return 1  # the parent refuses to start without srun
+
+    params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    executor = DryRunSlurmExecutor(params.pop("submitit_folder"), max_num_timeout=params.pop("max_num_timeout", 0))
+    params.pop("_target_", None)
+    executor.update_parameters(**executor._convert_parameters(params))
+    executor.parameters["map_count"] = len(grid(spec))  # what submitit's map_array sets for a job array
+    return executor._make_submission_file_text(executor._submitit_command_str, "dry_run")
 
 
 def narrow(spec: SweepSpec, args: list[str]) -> tuple[SweepSpec, list[str]]:
@@ -114,26 +150,40 @@ def run_online(spec: SweepSpec) -> None:
           "--project", project, sweep_id])
 
 
-def run_offline(spec: SweepSpec) -> None:
-    """The grid as a Hydra multirun; offline W&B runs land in each job's dir, grouped by the sweep name."""
-    _run([sys.executable, "-m", "src.run", *multirun_argv(spec)])
+def run_offline(spec: SweepSpec, launcher: tuple[str, ...] = (), logger: str = "wandb_offline") -> None:
+    """The grid as a Hydra multirun (on `launcher`, e.g. SLURM); W&B runs land in each job's dir, grouped by
+    the sweep name."""
+    _run([sys.executable, "-m", "src.run", *multirun_argv(spec, launcher, logger)])
 
 
 def sweep(args: list[str]) -> int:
-    """Parse `sweep=`, `dry_run=` and narrowing/overrides, then run online or offline."""
+    """Parse `sweep=`, `dry_run=`, the launcher and narrowing/overrides, then run online or offline.
+
+    A launcher makes the grid a Hydra multirun on it (online W&B runs grouped by the sweep name when W&B is
+    online), since W&B's agent runs its jobs on the machine it was started on."""
     name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "grid")
     dry_run = any(a.lower() in ("dry_run=true", "dry_run=1") for a in args)
-    rest = [a for a in args if not a.startswith(("sweep=", "dry_run="))]
+    launcher = tuple(a for a in args if is_launcher_override(a))
+    rest = [a for a in args if not a.startswith(("sweep=", "dry_run=")) and not is_launcher_override(a)]
     spec, extra = narrow(load_sweep(name), rest)
     check_group_overrides(extra)
+    check_launcher_overrides(list(launcher))
     mode = resolve_wandb_mode("online")
     log.info("sweep %s: %d runs (%s), W&B %s", spec.name, len(grid(spec)),
              " x ".join(f"{k}: {len(v)}" for k, v in sorted(spec.parameters.items())), mode)
+    logger = "wandb" if mode == "online" else "wandb_offline"
     if dry_run:
-        log.info("W&B spec: %s", wandb_spec(spec))
-        log.info("multirun: python -m src.run %s", " ".join(multirun_argv(spec)))
+        if launcher:
+            log.info("multirun: python -m src.run %s", " ".join(multirun_argv(spec, launcher, logger)))
+            log.info("SLURM job array it submits (sbatch script):\n%s", slurm_job(launcher, spec))
+        else:
+            log.info("W&B spec: %s", wandb_spec(spec))
+            log.info("multirun: python -m src.run %s", " ".join(multirun_argv(spec)))
         return 0
-    (run_online if mode == "online" else run_offline)(spec)
+    if launcher:
+        run_offline(spec, launcher, logger)
+    else:
+        (run_online if mode == "online" else run_offline)(spec)
     return 0
 
 
