@@ -31,6 +31,8 @@ SWEEP_DIR = CONFIG_DIR / "sweep"
 USAGE = ("usage: python -m src.sweep [sweep=grid] [experiment=demo] [dry_run=true] [<group>=<a>,<b>] "
          "[hydra/launcher=slurm] [key=value ...]")
 AGENT_ARGS = "${args_no_hyphens}"
+FACE_GROUPS = ("data", "face")  # grid parameters that change the face caches
+STAGE2_GROUPS = ("pair_op", "head", "pairs", "eval")  # grid parameters that leave stage 1 and the embeddings alone
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ def slurm_job(launcher: tuple[str, ...], spec: SweepSpec) -> str:
     executor = DryRunSlurmExecutor(params.pop("submitit_folder"), max_num_timeout=params.pop("max_num_timeout", 0))
     params.pop("_target_", None)
     executor.update_parameters(**executor._convert_parameters(params))
-    executor.parameters["map_count"] = len(grid(spec))  # what submitit's map_array sets for a job array
+    if len(grid(spec)) > 1:  # submitit's map_array submits one job alone, several as an array
+        executor.parameters["map_count"] = len(grid(spec))
     return executor._make_submission_file_text(executor._submitit_command_str, "dry_run")
 
 
@@ -150,17 +153,50 @@ def run_online(spec: SweepSpec) -> None:
           "--project", project, sweep_id])
 
 
-def run_offline(spec: SweepSpec, launcher: tuple[str, ...] = (), logger: str = "wandb_offline") -> None:
-    """The grid as a Hydra multirun (on `launcher`, e.g. SLURM); W&B runs land in each job's dir, grouped by
-    the sweep name."""
-    _run([sys.executable, "-m", "src.run", *multirun_argv(spec, launcher, logger)])
+def run_offline(spec: SweepSpec) -> None:
+    """The grid as a Hydra multirun; offline W&B runs land in each job's dir, grouped by the sweep name."""
+    _run([sys.executable, "-m", "src.run", *multirun_argv(spec)])
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One multirun of a sweep on a cluster: a grid, and the stages it runs (None: the experiment's own)."""
+
+    spec: SweepSpec
+    stages: tuple[str, ...] | None = None
+
+    def argv(self, launcher: tuple[str, ...], logger: str) -> list[str]:
+        """`python -m src.run` arguments of this phase."""
+        stages = [] if self.stages is None else [f"stages=[{','.join(self.stages)}]"]
+        return [*multirun_argv(self.spec, launcher, logger), *stages]
+
+
+def cluster_phases(spec: SweepSpec) -> list[Phase]:
+    """Jobs running side by side must never build the same artifact at once, so the face caches come first
+    (one job per data/face choice), then stage 1 and the embeddings (one job per stage-1 choice), then the
+    whole grid, whose jobs find them all finished."""
+    stages = list(compose_config([f"experiment={spec.experiment}", *spec.overrides]).stages)
+    phases = []
+    for keep, names in ((lambda k: k in FACE_GROUPS, ("preprocess",)),
+                        (lambda k: k not in STAGE2_GROUPS, ("train_extractor", "embed"))):
+        chosen = tuple(n for n in names if n in stages)
+        if chosen:
+            phases.append(Phase(replace(spec, parameters={k: v for k, v in spec.parameters.items() if keep(k)}),
+                                chosen))
+    return [*phases, Phase(spec)]
+
+
+def run_on_launcher(spec: SweepSpec, launcher: tuple[str, ...], logger: str) -> None:
+    """Each phase as a Hydra multirun on the launcher; Hydra's submitit launcher returns when its jobs are done."""
+    for phase in cluster_phases(spec):
+        _run([sys.executable, "-m", "src.run", *phase.argv(launcher, logger)])
 
 
 def sweep(args: list[str]) -> int:
     """Parse `sweep=`, `dry_run=`, the launcher and narrowing/overrides, then run online or offline.
 
-    A launcher makes the grid a Hydra multirun on it (online W&B runs grouped by the sweep name when W&B is
-    online), since W&B's agent runs its jobs on the machine it was started on."""
+    A launcher makes the grid Hydra multiruns on it (online W&B runs grouped by the sweep name when W&B is
+    online), since a W&B agent runs its jobs on the machine it was started on."""
     name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "grid")
     dry_run = any(a.lower() in ("dry_run=true", "dry_run=1") for a in args)
     launcher = tuple(a for a in args if is_launcher_override(a))
@@ -172,16 +208,15 @@ def sweep(args: list[str]) -> int:
     log.info("sweep %s: %d runs (%s), W&B %s", spec.name, len(grid(spec)),
              " x ".join(f"{k}: {len(v)}" for k, v in sorted(spec.parameters.items())), mode)
     logger = "wandb" if mode == "online" else "wandb_offline"
-    if dry_run:
-        if launcher:
-            log.info("multirun: python -m src.run %s", " ".join(multirun_argv(spec, launcher, logger)))
-            log.info("SLURM job array it submits (sbatch script):\n%s", slurm_job(launcher, spec))
-        else:
-            log.info("W&B spec: %s", wandb_spec(spec))
-            log.info("multirun: python -m src.run %s", " ".join(multirun_argv(spec)))
-        return 0
-    if launcher:
-        run_offline(spec, launcher, logger)
+    if dry_run and launcher:
+        for i, phase in enumerate(cluster_phases(spec), 1):
+            log.info("phase %d: python -m src.run %s", i, " ".join(phase.argv(launcher, logger)))
+            log.info("phase %d submits (sbatch script):\n%s", i, slurm_job(launcher, phase.spec))
+    elif dry_run:
+        log.info("W&B spec: %s", wandb_spec(spec))
+        log.info("multirun: python -m src.run %s", " ".join(multirun_argv(spec)))
+    elif launcher:
+        run_on_launcher(spec, launcher, logger)
     else:
         (run_online if mode == "online" else run_offline)(spec)
     return 0

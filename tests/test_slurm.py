@@ -37,22 +37,30 @@ def test_slurm_preset_composes_over_the_plugin_defaults():
     assert plain._target_ == SLURM_TARGET and plain.timeout_min == 60
 
 
-def test_sweep_dry_run_prints_the_slurm_job_array(caplog, tmp_path, monkeypatch):
+def test_sweep_dry_run_prints_the_slurm_jobs_of_each_phase(caplog, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may be written: the cwd stays empty
     with caplog.at_level(logging.INFO, logger="src.sweep"):
-        assert sweep.sweep(["backbone=efficientnet_lite0", "head=gmm,ocsvm", "hydra/launcher=slurm",
+        assert sweep.sweep(["backbone=efficientnet_lite0,resnet50", "head=gmm,ocsvm", "hydra/launcher=slurm",
                             "hydra.launcher.partition=gpu", "hydra.launcher.account=deepfakes",
                             "extractor.epochs=2", "dry_run=true"]) == 0
-    text = caplog.text
-    multirun = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("multirun:"))
-    assert multirun.endswith("head=gmm,ocsvm pair_op=abs,sub,sq,cube hydra/launcher=slurm "
-                             "hydra.launcher.partition=gpu hydra.launcher.account=deepfakes")
-    assert "extractor.epochs=2" in multirun
-    for line in ("#SBATCH --array=0-7%8", "#SBATCH --partition=gpu", "#SBATCH --account=deepfakes",
-                 "#SBATCH --gpus-per-node=1", "#SBATCH --cpus-per-task=8", "#SBATCH --mem=64GB",
-                 "#SBATCH --time=1440", "#SBATCH --job-name=run"):
-        assert line in text.splitlines(), line
-    assert "srun --unbuffered" in text and "-m submitit.core._submit" in text and "/demo/multiruns/" in text
+    messages = [r.getMessage() for r in caplog.records]
+    commands = [m.split(": ", 1)[1] for m in messages if m.startswith("phase ") and "src.run" in m]
+    launcher = "hydra/launcher=slurm hydra.launcher.partition=gpu hydra.launcher.account=deepfakes"
+    # the face cache once, stage 1 + embeddings once per backbone, then the grid that reuses them
+    base = "python -m src.run -m experiment=demo logger=wandb_offline logger.group=difffake-grid extractor.epochs=2"
+    grid_args = "backbone=efficientnet_lite0,resnet50 head=gmm,ocsvm pair_op=abs,sub,sq,cube"
+    assert commands == [f"{base} {launcher} stages=[preprocess]",
+                        f"{base} backbone=efficientnet_lite0,resnet50 {launcher} stages=[train_extractor,embed]",
+                        f"{base} {grid_args} {launcher}"]
+    scripts = [m.split("\n", 1)[1].splitlines() for m in messages if "submits (sbatch script)" in m]
+    assert len(scripts) == 3
+    arrays = [[line for line in script if line.startswith("#SBATCH --array")] for script in scripts]
+    assert arrays == [[], ["#SBATCH --array=0-1%2"], ["#SBATCH --array=0-15%16"]]  # one job alone, not an array
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=deepfakes", "#SBATCH --gpus-per-node=1",
+                 "#SBATCH --cpus-per-task=8", "#SBATCH --mem=64GB", "#SBATCH --time=1440", "#SBATCH --job-name=run"):
+        assert all(line in script for script in scripts), line
+    assert all(any("-m submitit.core._submit" in line and "/demo/multiruns/" in line for line in script)
+               for script in scripts)
     assert list(tmp_path.iterdir()) == []
 
 
