@@ -42,7 +42,7 @@ class RecordRank(Callback):
         state = {k: v.detach().cpu().contiguous() for k, v in pl_module.state_dict().items()}
         save_file(state, str(self.out_dir / f"rank{rank}.safetensors"))
         (self.out_dir / f"rank{rank}.json").write_text(json.dumps({
-            "world_size": trainer.world_size, "backend": trainer.strategy._process_group_backend,
+            "world_size": trainer.world_size, "backend": torch.distributed.get_backend(),
             "global_step": trainer.global_step, "batches": self.batches}))
 
 
