@@ -148,7 +148,7 @@ def transform_window(image: np.ndarray, window: Window, colour: dict[str, Any], 
     h, w = image.shape[:2]
     if detail["kind"] == "sharpen":
         outer = window.grow(1, w, h)
-        coloured = apply_colour(np.ascontiguousarray(outer.of(image)), colour)
+        coloured = apply_colour(outer.of(image), colour)  # OpenCV reads the strided view as it is
         return window.inside(outer).of(sharpen(coloured, detail["alpha"], detail["lightness"]))
     factor = detail["factor"]
     if w % factor or h % factor:
