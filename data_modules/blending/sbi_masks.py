@@ -150,7 +150,8 @@ def field_grid(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -
 def field_at(grid: np.ndarray, points: np.ndarray) -> np.ndarray:
     """[N,2] float32 x and y values of a `field_grid` at the window's pixels `points` ([N,2] x, y), bilinearly."""
     # window px x is lattice coordinate x / LATTICE + pad, grid coordinate 2 (x / LATTICE + pad) + 0.5
-    at = points.astype(np.float32) * np.float32(2 / LATTICE) + np.float32(2 * _FIELD_PAD + 0.5)
+    at = points.astype(np.float32, copy=False) * np.float32(2 / LATTICE)
+    at += np.float32(2 * _FIELD_PAD + 0.5)
     return remap_points(grid, at, cv2.BORDER_REPLICATE)
 
 
@@ -163,18 +164,23 @@ def elastic_field(rng: np.random.Generator, shape: tuple[int, int], points: np.n
     return field_at(field_grid(rng, shape, sigma), points)
 
 
-ROW = 4096  # points per row of a remap map: long rows are fast, and OpenCV caps a row below 32767
+ROW = 16384  # most points in one row of a remap map (OpenCV caps a row below 32767)
 
 
 def remap_points(image: np.ndarray, at: np.ndarray, border: int) -> np.ndarray:
     """cv2.remap (bilinear, zero outside with BORDER_CONSTANT) of `image` at the [N,2] float32 x, y
-    positions `at`; [N, channels]."""
+    positions `at`; [N, channels]. The points go in as equal rows (one row up to ROW), padded by fewer than
+    one point per row."""
     count = len(at)
     rows = -(-count // ROW)
-    grid = np.zeros((rows * ROW, 2), np.float32)
-    grid[:count] = at
-    out = cv2.remap(image, grid.reshape(rows, ROW, 2), None, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
-    return out.reshape(rows * ROW, -1)[:count]
+    length = -(-count // rows)
+    if rows * length == count:
+        grid = np.ascontiguousarray(at, np.float32)
+    else:
+        grid = np.zeros((rows * length, 2), np.float32)
+        grid[:count] = at
+    out = cv2.remap(image, grid.reshape(rows, length, 2), None, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+    return out.reshape(rows * length, -1)[:count]
 
 
 def elastic_bend(hull: np.ndarray, where: Window, rng: np.random.Generator, recipe: SbiRecipe, max_noise: float,
@@ -194,10 +200,11 @@ def elastic_bend(hull: np.ndarray, where: Window, rng: np.random.Generator, reci
     edge = cv2.absdiff(cv2.dilate(binary, square, borderType=cv2.BORDER_CONSTANT, borderValue=0),
                        cv2.erode(binary, square, borderType=cv2.BORDER_CONSTANT, borderValue=0))
     points = cv2.findNonZero(edge).reshape(-1, 2)  # x, y
-    shift = field_at(grid, points)
+    xy = points.astype(np.float32)
+    shift = field_at(grid, xy)
     shift *= scale
     np.clip(shift, -MAX_SHIFT, MAX_SHIFT, out=shift)
-    shift += points  # as albumentations' maps: pixel coordinates plus the field, in float32
+    shift += xy  # as albumentations' maps: pixel coordinates plus the field, in float32
     np.put(bent, points[:, 1] * bent.shape[1] + points[:, 0], remap_points(bent, shift, cv2.BORDER_CONSTANT))
     return bent, out
 
