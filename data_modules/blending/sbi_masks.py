@@ -215,8 +215,8 @@ def _reach(grid: np.ndarray, scale: np.float32) -> int:
     and |shift| is at most scale x the grid's largest |value| (a bilinear read never exceeds its taps). Pixels
     whose taps are all alike read back exactly (OpenCV's weights are multiples of 1/1024), so leaving them
     out changes no value."""
-    _, peak, _, _ = cv2.minMaxLoc(cv2.absdiff(grid.reshape(grid.shape[0], -1), 0.0))
-    largest = min(float(np.float32(peak) * scale) * (1 + 1e-5), MAX_SHIFT)
+    low, high, _, _ = cv2.minMaxLoc(grid.reshape(grid.shape[0], -1))
+    largest = min(float(np.float32(max(high, -low)) * scale) * (1 + 1e-5), MAX_SHIFT)
     return min(int(largest + 1 / 64) + 1, BAND)
 
 
