@@ -146,7 +146,6 @@ def field_grid(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -
     return cv2.resize(cv2.merge([smooth[0], smooth[1]]), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
 
 
-
 def field_at(grid: np.ndarray, points: np.ndarray) -> np.ndarray:
     """[N,2] float32 x and y values of a `field_grid` at the window's pixels `points` ([N,2] x, y), bilinearly."""
     # window px x is lattice coordinate x / LATTICE + pad, grid coordinate 2 (x / LATTICE + pad) + 0.5
