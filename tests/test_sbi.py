@@ -378,3 +378,23 @@ def test_against_the_reference_checkout(monkeypatch):
         np.random.seed(seed)
         random.seed(seed)
         np.testing.assert_allclose(sbi_masks.soften(hull, edges, crop.shape[0])[0], reference_funcs.blur_mask(hull)[:, :, 0], atol=1e-6)
+
+
+def test_elastic_bend_reach_leaves_out_only_pixels_that_read_back_unchanged(monkeypatch):
+    """Remapping only the pixels within the drawn field's reach of the edge gives the bend of the full band."""
+    hull = np.zeros((150, 150), np.uint8)
+    cv2.ellipse(hull, (75, 75), (50, 35), 20.0, 0, 360, 1, -1)
+    recipe = blend_cfg("sbi", 200).recipe
+    where = Window(25, 25, 175, 175)
+    reaches = []
+    for seed in range(20):
+        for max_noise in (4.5, 1.0):  # 1.0: shifts near the clip, the reach grows to the full band
+            narrow, at = sbi_masks.elastic_bend(hull, where, np.random.default_rng(seed), recipe, max_noise, 200)
+            reach = sbi_masks._reach(sbi_masks.field_grid(np.random.default_rng(seed), (at.y1 - at.y0, at.x1 - at.x0),
+                                                          recipe.elastic_sigma), np.float32(50 / max_noise))
+            reaches.append(reach)
+            with monkeypatch.context() as m:
+                m.setattr(sbi_masks, "_reach", lambda grid, scale: sbi_masks.BAND)
+                full, _ = sbi_masks.elastic_bend(hull, where, np.random.default_rng(seed), recipe, max_noise, 200)
+            assert narrow.tobytes() == full.tobytes()
+    assert min(reaches) < sbi_masks.BAND and max(reaches) == sbi_masks.BAND

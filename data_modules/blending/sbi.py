@@ -77,13 +77,17 @@ def _source_window(box: Window, affine: np.ndarray, size: int) -> Window:
                   int(np.ceil(ys[1])) + 2).grow(0, size, size)
 
 
-def blend(source: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def blend(source: np.ndarray, target: np.ndarray, weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """source x weight + target x (1 - weight), truncated to uint8 as the reference's astype does; computed as
     target + weight x (source - target) in float32 where it works in float64 (one level apart where a sum falls
-    within ~1e-5 of a whole level; exact where the weight is 0 or 1)."""
-    out = cv2.subtract(source, target, dtype=cv2.CV_32F)
-    cv2.multiply(out, cv2.merge([weight] * source.shape[2]), dst=out)
-    return cv2.add(out, target, dtype=cv2.CV_32F).astype(np.uint8)
+    within ~1e-5 of a whole level; exact where the weight is 0 or 1). Written into `out` when given."""
+    diff = cv2.subtract(source, target, dtype=cv2.CV_32F)
+    cv2.multiply(diff, cv2.cvtColor(weight, cv2.COLOR_GRAY2RGB), dst=diff)
+    cv2.add(diff, target, dst=diff, dtype=cv2.CV_32F)
+    if out is None:
+        return diff.astype(np.uint8)
+    np.copyto(out, diff, casting="unsafe")  # truncates as astype does
+    return out
 
 
 def make_sbi_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: BlendConfig
@@ -111,7 +115,7 @@ def make_sbi_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Gener
     # OpenCV warps 4-channel images in vector code, 3-channel ones in scalar code, to the same values
     moved = warp_window(cv2.cvtColor(source, cv2.COLOR_RGB2RGBA), local, box, cv2.INTER_LINEAR)
     fake = real.copy()
-    box.of(fake)[:] = blend(cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB), box.of(real), box.of(mask))
+    blend(cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB), box.of(real), box.of(mask), out=box.of(fake))
     params = {"recipe": "sbi", "crop_box": list(crop), **p, "resamples": 0,
               "mask_box": [box.x0, box.y0, box.x1, box.y1]}
     return PseudoFake(real=real, fake=fake, mask=mask, mask_type=mask_type, params=params, landmarks=points)

@@ -37,6 +37,7 @@ PARTS: dict[str, list[np.ndarray]] = {
 ELASTIC_KERNEL = 17  # albumentations' ElasticTransform smooths its noise with a fixed 17 x 17 Gaussian
 LATTICE = 4  # px between the elastic field's noise nodes
 LATTICE_TAPS = 7  # smoothing taps on the lattice (see _lattice_taps)
+_FIELD_PAD = LATTICE_TAPS // 2 + 2  # lattice nodes around a window: smoothing reach plus the cubic's two nodes
 MAX_SHIFT = 5.0  # px: displacements are clipped here (about 7 standard deviations; never reached in practice)
 BAND = int(MAX_SHIFT) + 1  # px: only pixels this close to the mask's edge can change under the bend
 
@@ -135,59 +136,87 @@ def _lattice_taps(sigma: float) -> np.ndarray:
     return taps
 
 
+def field_grid(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """The x and y elastic field of a `shape` window on a LATTICE / 2 px grid ([rows, cols, 2] float32): unit
+    normal noise on a LATTICE px grid, smoothed with `_lattice_taps`, interpolated bicubically."""
+    taps = _lattice_taps(sigma)
+    rows, cols = (n // LATTICE + 1 + 2 * _FIELD_PAD for n in shape)
+    noise = rng.standard_normal((2 * rows, cols), dtype=np.float32)  # the x and y lattices stacked
+    smooth = cv2.sepFilter2D(noise, -1, taps, taps, borderType=cv2.BORDER_REPLICATE).reshape(2, rows, cols)
+    return cv2.resize(cv2.merge([smooth[0], smooth[1]]), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+
+
+def field_at(grid: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """[N,2] float32 x and y values of a `field_grid` at the window's pixels `points` ([N,2] x, y), bilinearly."""
+    # window px x is lattice coordinate x / LATTICE + pad, grid coordinate 2 (x / LATTICE + pad) + 0.5
+    at = points.astype(np.float32, copy=False) * np.float32(2 / LATTICE)
+    at += np.float32(2 * _FIELD_PAD + 0.5)
+    return remap_points(grid, at, cv2.BORDER_REPLICATE)
+
+
 def elastic_field(rng: np.random.Generator, shape: tuple[int, int], points: np.ndarray, sigma: float
                   ) -> np.ndarray:
     """[N,2] float32 x and y field values at `points` ([N,2] x, y) of a `shape` window, with the statistics
     of 17 x 17 smoothed unit white noise (std within 3%, correlations within 0.03 at lags of 1-16 px): unit
     normal noise on a LATTICE px grid, smoothed with `_lattice_taps`, interpolated bicubically to a
     LATTICE / 2 px grid and bilinearly to the points, in place of a normal draw for every pixel."""
-    taps = _lattice_taps(sigma)
-    pad = len(taps) // 2 + 2  # smoothing reach plus the cubic's two nodes
-    rows, cols = (n // LATTICE + 1 + 2 * pad for n in shape)
-    noise = rng.standard_normal((2 * rows, cols), dtype=np.float32)  # the x and y lattices stacked
-    smooth = cv2.sepFilter2D(noise, -1, taps, taps, borderType=cv2.BORDER_REPLICATE).reshape(2, rows, cols)
-    fine = cv2.resize(cv2.merge([smooth[0], smooth[1]]), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    # window px x is lattice coordinate x / LATTICE + pad, fine-grid coordinate 2 (x / LATTICE + pad) + 0.5
-    at = points.astype(np.float32) * np.float32(2 / LATTICE) + np.float32(2 * pad + 0.5)
-    return remap_points(fine, at, cv2.BORDER_REPLICATE)
+    return field_at(field_grid(rng, shape, sigma), points)
 
 
-ROW = 4096  # points per row of a remap map: long rows are fast, and OpenCV caps a row below 32767
+ROW = 16384  # most points in one row of a remap map (OpenCV caps a row below 32767)
 
 
 def remap_points(image: np.ndarray, at: np.ndarray, border: int) -> np.ndarray:
     """cv2.remap (bilinear, zero outside with BORDER_CONSTANT) of `image` at the [N,2] float32 x, y
-    positions `at`; [N, channels]."""
+    positions `at`; [N, channels]. The points go in as equal rows (one row up to ROW), padded by fewer than
+    one point per row."""
     count = len(at)
     rows = -(-count // ROW)
-    grid = np.zeros((rows * ROW, 2), np.float32)
-    grid[:count] = at
-    out = cv2.remap(image, grid.reshape(rows, ROW, 2), None, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
-    return out.reshape(rows * ROW, -1)[:count]
+    length = -(-count // rows)
+    if rows * length == count:
+        grid = np.ascontiguousarray(at, np.float32)
+    else:
+        grid = np.zeros((rows * length, 2), np.float32)
+        grid[:count] = at
+    out = cv2.remap(image, grid.reshape(rows, length, 2), None, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+    return out.reshape(rows * length, -1)[:count]
 
 
 def elastic_bend(hull: np.ndarray, where: Window, rng: np.random.Generator, recipe: SbiRecipe, max_noise: float,
                  size: int) -> tuple[np.ndarray, Window]:
     """albumentations ElasticTransform(alpha, sigma) of a 0/1 mask that is zero outside `where`, as float:
-    remapped bilinearly by alpha / max_noise times the field. Only pixels within BAND of the edge can change,
-    so only they are remapped; returns the bent window and where it lies."""
+    remapped bilinearly by alpha / max_noise times the field. Only pixels within `_reach` of the edge can
+    change, so only they are remapped; returns the bent window and where it lies."""
     out = where.grow(BAND + 1, size, size)
     binary = np.zeros((out.y1 - out.y0, out.x1 - out.x0), np.uint8)
     where.inside(out).of(binary)[:] = hull
-    square = _square(2 * BAND + 1)
+    bent = binary.astype(np.float32)
+    if not cv2.countNonZero(hull):
+        return bent, out
+    grid = field_grid(rng, binary.shape, recipe.elastic_sigma)
+    scale = np.float32(recipe.elastic_alpha / max_noise)
+    square = _square(2 * _reach(grid, scale) + 1)
     edge = cv2.absdiff(cv2.dilate(binary, square, borderType=cv2.BORDER_CONSTANT, borderValue=0),
                        cv2.erode(binary, square, borderType=cv2.BORDER_CONSTANT, borderValue=0))
-    bent = binary.astype(np.float32)
-    points = cv2.findNonZero(edge)
-    if points is None:
-        return bent, out
-    points = points.reshape(-1, 2)  # x, y
-    shift = elastic_field(rng, binary.shape, points, recipe.elastic_sigma)
-    shift *= np.float32(recipe.elastic_alpha / max_noise)
+    points = cv2.findNonZero(edge).reshape(-1, 2)  # x, y
+    xy = points.astype(np.float32)
+    shift = field_at(grid, xy)
+    shift *= scale
     np.clip(shift, -MAX_SHIFT, MAX_SHIFT, out=shift)
-    shift += points  # as albumentations' maps: pixel coordinates plus the field, in float32
+    shift += xy  # as albumentations' maps: pixel coordinates plus the field, in float32
     np.put(bent, points[:, 1] * bent.shape[1] + points[:, 0], remap_points(bent, shift, cv2.BORDER_CONSTANT))
     return bent, out
+
+
+def _reach(grid: np.ndarray, scale: np.float32) -> int:
+    """Chebyshev distance from the mask's edge beyond which no pixel changes under the bend: a bilinear read
+    at x + shift (coordinates rounded to OpenCV's 1/32 px) touches pixels up to floor(|shift| + 1/64) + 1 away,
+    and |shift| is at most scale x the grid's largest |value| (a bilinear read never exceeds its taps). Pixels
+    whose taps are all alike read back exactly (OpenCV's weights are multiples of 1/1024), so leaving them
+    out changes no value."""
+    low, high, _, _ = cv2.minMaxLoc(grid.reshape(grid.shape[0], -1))
+    largest = min(float(np.float32(max(high, -low)) * scale) * (1 + 1e-5), MAX_SHIFT)
+    return min(int(largest + 1 / 64) + 1, BAND)
 
 
 @cache
