@@ -88,7 +88,8 @@ def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
     datamodule = build_datamodule(ctx, data_config)
     spec = ExtractorSpec.from_config(cfg.backbone, data_config, bool(cfg.extractor.get("channels_last", False)))
     net = FeatureExtractorNet.build(spec, weights_dir=cfg.paths.weights_dir)
-    model = ExtractorModule(net, OptimSettings.from_config(cfg.extractor), bool(cfg.extractor.get("compile", False)))
+    model = ExtractorModule(net, OptimSettings.from_config(cfg.extractor), bool(cfg.extractor.get("compile", False)),
+                            cuda_graphs=bool(cfg.extractor.get("cuda_graphs", False)))
     work = store.partial_path(KIND, key)
     checkpoint = checkpoint_callback(work, int(cfg.extractor.top_k))
     trainer = build_trainer(cfg.trainer, [checkpoint, *_preview_callbacks()], ctx.loggers,

@@ -16,8 +16,12 @@ from sklearn.metrics import roc_auc_score
 from torch.optim.lr_scheduler import LambdaLR
 
 from data_modules.registry import Registry
+from src.models.extractor.graphed import CapturedUpdate, capture_blocker
 from src.models.extractor.net import FeatureExtractorNet
 from src.models.extractor.sam import SAM, frozen_bn_stats
+from src.utils.logging import get_logger
+
+log = get_logger(__name__)
 
 OPTIMIZERS: Registry[Any] = Registry("extractor.optimizer")
 
@@ -64,16 +68,20 @@ def _adamw(params: Any, o: OptimSettings) -> torch.optim.Optimizer:
 class ExtractorModule(pl.LightningModule):
     """Trains an injected FeatureExtractorNet; manual optimisation so SAM can take its two passes."""
 
-    def __init__(self, net: FeatureExtractorNet, optim: OptimSettings = OptimSettings(), compile: bool = False
-                 ) -> None:
+    def __init__(self, net: FeatureExtractorNet, optim: OptimSettings = OptimSettings(), compile: bool = False,
+                 cuda_graphs: bool = False) -> None:
         super().__init__()
         OPTIMIZERS.check(optim.optimizer)
         # primitives only: checkpoints must load with weights_only=True
-        self.save_hyperparameters({"spec": asdict(net.spec), "optim": asdict(optim), "compile": bool(compile)})
+        self.save_hyperparameters({"spec": asdict(net.spec), "optim": asdict(optim), "compile": bool(compile),
+                                   "cuda_graphs": bool(cuda_graphs)})
         self.automatic_optimization = False
         self.net, self.optim = net, optim
+        self.compiled, self.cuda_graphs = bool(compile), bool(cuda_graphs)
         if compile:
             self.net.backbone.compile()
+        self.captured: CapturedUpdate | None = None  # set in on_train_start when capture is possible
+        self.eager_reason: str | None = None  # why cuda_graphs=true fell back to eager
         self._val_scores: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
 
@@ -85,14 +93,21 @@ class ExtractorModule(pl.LightningModule):
         logits, _ = self(images)
         return F.binary_cross_entropy_with_logits(logits.float(), labels), logits.detach().float()
 
-    def _sam_update(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """Two forward/backward passes (both under the trainer's autocast); returns (loss, logits, skipped)."""
+    def _sam_update(self, images: torch.Tensor, labels: torch.Tensor, capturing: bool = False
+                    ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Two forward/backward passes (both under the trainer's autocast); returns (loss, logits, skipped).
+
+        capturing: recorded into a CUDA graph, so plain backward passes (no host-side hooks), gradients kept
+        as the graph's static buffers, and the base step taken here (a replay then goes through `opt.step`).
+        """
         opt = self.optimizers()
         sam: SAM = opt.optimizer
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
-        sam.zero_grad()
+        backward = torch.Tensor.backward if capturing else self.manual_backward
+        if not capturing:  # a capture starts with no gradients, so its first backward writes, not accumulates
+            sam.zero_grad()
         loss, logits = self._loss(images, labels)
-        self.manual_backward(loss)
+        backward(loss)
         if scaler is not None:  # fp16: real gradients for the ascent step; an overflow skips the update
             scaler.unscale_(sam)
             finite = bool(torch.isfinite(sam.grad_norm()))
@@ -101,13 +116,34 @@ class ExtractorModule(pl.LightningModule):
                 sam.zero_grad()
                 return loss, logits, True
         sam.perturb()
-        sam.zero_grad()
+        sam.zero_grad(set_to_none=not capturing)
         with frozen_bn_stats(self):
             second, _ = self._loss(images, labels)
-        self.manual_backward(second)
+        backward(second)
         sam.restore()
+        if capturing:
+            sam.base_optimizer.step()
+            return loss, logits, False
         opt.step()  # through Lightning: fp16 unscales, skips on inf and updates the scaler
         sam.zero_grad()
+        return loss, logits, False
+
+    def _graphed_update(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Eager warm-up updates on a side stream, then the captured update replayed (recaptured when the batch
+        shape or the learning rate changes)."""
+        captured = self.captured
+        assert captured is not None
+        if captured.warming_up:
+            with captured.warmup_stream():
+                return self._sam_update(images, labels)
+        opt = self.optimizers()
+        key = (tuple(images.shape), tuple(float(g["lr"]) for g in opt.param_groups))
+        if captured.needs_capture(key):
+            opt.optimizer.zero_grad(set_to_none=True)
+            captured.capture(partial(self._sam_update, capturing=True), images, labels, key)
+            log.info("captured the SAM update in a CUDA graph (capture %d, batch %s, lr %s)", captured.captures,
+                     list(images.shape), key[1])
+        loss, logits = opt.step(closure=partial(captured.replay, images, labels), closure_steps=True)
         return loss, logits, False
 
     def _plain_update(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -121,7 +157,10 @@ class ExtractorModule(pl.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         """One optimiser update on a batch {"image", "label"}; logs train/loss, train/acc, train/lr."""
         images, labels = batch["image"], batch["label"].float()
-        update = self._sam_update if isinstance(self.optimizers().optimizer, SAM) else self._plain_update
+        if self.captured is not None:
+            update = self._graphed_update
+        else:
+            update = self._sam_update if isinstance(self.optimizers().optimizer, SAM) else self._plain_update
         loss, logits, skipped = update(images, labels)
         acc = ((logits > 0).float() == labels).float().mean()
         size = len(labels)
@@ -132,6 +171,18 @@ class ExtractorModule(pl.LightningModule):
         self.log("train/skipped_steps", float(skipped), on_step=False, on_epoch=True, reduce_fx="sum",
                  batch_size=size, sync_dist=True)
         return loss.detach()
+
+    def on_train_start(self) -> None:
+        """With cuda_graphs: capture the updates when this setup allows it, else say why training stays eager."""
+        if not self.cuda_graphs:
+            return
+        self.eager_reason = capture_blocker(
+            self.device, self.optimizers().optimizer, getattr(self.trainer.precision_plugin, "scaler", None) is not None,
+            self.trainer.world_size, self.compiled)
+        if self.eager_reason is None:
+            self.captured = CapturedUpdate()
+        else:
+            log.warning("extractor.cuda_graphs=true falls back to eager updates: %s", self.eager_reason)
 
     def on_train_epoch_start(self) -> None:
         """Step the per-epoch LR schedule up to the current epoch (also right after a resume)."""

@@ -37,7 +37,9 @@ class SAM(Optimizer):
         """L2 norm over every parameter gradient (one scalar, on the first parameter's device)."""
         params = self._params_with_grad()
         device = params[0].device
-        return torch.linalg.vector_norm(torch.stack([p.grad.detach().float().norm().to(device) for p in params]))
+        # one multi-tensor kernel per dtype/device instead of a norm kernel per parameter
+        norms = torch._foreach_norm([p.grad.detach() for p in params])
+        return torch.linalg.vector_norm(torch.stack([n.float().to(device) for n in norms]))
 
     @torch.no_grad()
     def perturb(self) -> torch.Tensor:
@@ -46,24 +48,33 @@ class SAM(Optimizer):
             raise RuntimeError("SAM.perturb() called twice without restore()")
         norm = self.grad_norm()
         scale = self.rho / (norm + 1e-12)
-        for p in self._params_with_grad():
-            offset = (p.grad.float() * scale.to(p.device)).to(p.dtype)
-            p.add_(offset)
-            self._offsets.append((p, offset))
+        params = self._params_with_grad()
+        offsets = torch._foreach_mul([p.grad for p in params], scale)
+        torch._foreach_add_(params, offsets)
+        self._offsets = list(zip(params, offsets, strict=True))
         return norm
 
     @torch.no_grad()
     def restore(self) -> None:
         """Move back to w, keeping the gradients computed at w + e."""
-        for p, offset in self._offsets:
-            p.sub_(offset)
+        if self._offsets:
+            params, offsets = zip(*self._offsets, strict=True)
+            torch._foreach_sub_(list(params), list(offsets))
         self._offsets = []
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """The base optimiser's step (call after `restore()`); a closure, if given, is evaluated first."""
+    def step(self, closure: Callable[[], Any] | None = None, closure_steps: bool = False) -> Any:
+        """The base optimiser's step (call after `restore()`); a closure, if given, is evaluated first.
+
+        closure_steps: the closure applied the base step itself (a replayed CUDA graph that captured the whole
+        update), so only the closure runs; passing it through Lightning keeps the step count and hooks.
+        """
         if self._offsets:
             raise RuntimeError("SAM.step() called while perturbed: call restore() first")
+        if closure_steps:
+            if closure is None:
+                raise ValueError("SAM.step(closure_steps=True) needs the closure that takes the step")
+            return closure()
         if closure is not None:
             with torch.enable_grad():
                 closure()
