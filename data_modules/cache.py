@@ -5,7 +5,8 @@ Layout under a dataset's cache root:
     videos/<video_id>/record.json   the VideoRecord plus counts
     videos/<video_id>/faces.npz     landmarks [T,68,2] (crop coords), boxes, crop_boxes, scores,
                                     frame_indices, skipped_frames, skipped_reasons
-    videos/<video_id>/frames/000.png ... enlarged RGB face crops (png, or jpg when configured)
+    videos/<video_id>/frames/000.png ... enlarged RGB face crops: png (lossless), jpg (small) or npy (raw RGB
+                                    uint8 arrays: several times the disk of png, but read without decoding)
 Each video directory is written to a temp name and renamed, so it is either whole or absent. No pickle.
 """
 
@@ -26,6 +27,22 @@ from data_modules.io import atomic_save_npz, atomic_write_bytes, atomic_write_js
 from data_modules.records import INDEX_FIELDS, IndexRow, VideoRecord, select_rows
 
 NUM_LANDMARKS = 68
+IMAGE_FORMATS = ("png", "jpg", "npy")
+
+
+def encode_crop(crop: np.ndarray, image_format: str, jpeg_quality: int = 95) -> bytes:
+    """One RGB uint8 crop as the bytes of a png, jpg or npy file."""
+    if image_format == "npy":
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(crop, dtype=np.uint8), allow_pickle=False)
+        return buf.getvalue()
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"face.image_format={image_format}: expected one of {', '.join(IMAGE_FORMATS)}")
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if image_format == "jpg" else []
+    ok, buf = cv2.imencode(f".{image_format}", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise OSError(f"could not encode a {list(crop.shape)} crop as {image_format}")
+    return buf.tobytes()
 
 
 @dataclass
@@ -98,12 +115,8 @@ class FaceCache:
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "frames").mkdir(parents=True)
-        params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if image_format == "jpg" else []
         for t, crop in enumerate(track.crops):
-            ok, buf = cv2.imencode(f".{image_format}", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), params)
-            if not ok:
-                raise OSError(f"could not encode frame {t} of {record.video_id} as {image_format}")
-            (tmp / "frames" / f"{t:03d}.{image_format}").write_bytes(buf.tobytes())
+            (tmp / "frames" / f"{t:03d}.{image_format}").write_bytes(encode_crop(crop, image_format, jpeg_quality))
         atomic_save_npz(
             tmp / "faces.npz",
             landmarks=track.landmarks.astype(np.float32),
@@ -139,6 +152,12 @@ class FaceCache:
     def read_crop(self, video_id: str, t: int) -> np.ndarray:
         """The t-th cached face crop as RGB uint8."""
         path = self.crop_paths(video_id)[t]
+        if path.suffix == ".npy":
+            try:
+                return np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise OSError(f"cannot read cached crop {path} ({err}); delete {path.parent.parent} and rerun "
+                              "preprocess") from None
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise OSError(f"cannot read cached crop {path}; delete {path.parent.parent} and rerun preprocess")

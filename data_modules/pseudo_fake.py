@@ -28,6 +28,7 @@ from data_modules.cache import FaceCache
 from data_modules.io import atomic_save_npz, atomic_write_json, load_npz
 from data_modules.normalize import normalize_images
 from data_modules.records import FAKE, REAL
+from data_modules.workers import resolve_workers
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +205,8 @@ class PseudoFakeDataModule(pl.LightningDataModule):
 
     def __init__(self, train_caches: Sequence[FaceCache], val_caches: Sequence[FaceCache],
                  blend_cfg: Mapping[str, Any] | BlendConfig, image_size: int, mean: Sequence[float],
-                 std: Sequence[float], pairs_per_batch: int, num_workers: int, val_size: int, val_dir: Path,
-                 seed: int) -> None:
+                 std: Sequence[float], pairs_per_batch: int, num_workers: int | str, val_size: int, val_dir: Path,
+                 seed: int, prefetch_factor: int = 2) -> None:
         super().__init__()
         if pairs_per_batch < 1 or val_size < 2:
             raise ValueError(f"pairs_per_batch must be >= 1 and val_size >= 2, got {pairs_per_batch}, {val_size}")
@@ -215,7 +216,8 @@ class PseudoFakeDataModule(pl.LightningDataModule):
         self.train_caches, self.val_caches = list(train_caches), list(val_caches)
         self.mean = torch.tensor(list(mean), dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32).view(3, 1, 1)
-        self.pairs_per_batch, self.num_workers, self.val_size = pairs_per_batch, num_workers, val_size
+        self.pairs_per_batch, self.num_workers, self.val_size = pairs_per_batch, resolve_workers(num_workers), val_size
+        self.prefetch_factor = int(prefetch_factor)
         self.val_dir, self.seed = Path(val_dir), int(seed)
         self.train_set: PseudoFakeTrainSet | None = None
         self.val_set: PseudoFakeValSet | None = None
@@ -268,7 +270,8 @@ class PseudoFakeDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None, drop_last: bool) -> DataLoader:
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False, drop_last=drop_last,
                           num_workers=self.num_workers, collate_fn=collate_pairs, worker_init_fn=seed_worker,
-                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+                          prefetch_factor=self.prefetch_factor if self.num_workers > 0 else None)
 
     def train_dataloader(self) -> DataLoader:
         """pairs_per_batch frames per batch -> 2 * pairs_per_batch images; order reshuffled per epoch."""

@@ -45,7 +45,8 @@ def moved_face(shift: tuple[float, float], scale: float, size: int = 320) -> tup
     return frame, (points @ affine[:, :2].T + affine[:, 2]).astype(np.float32)
 
 
-def write_face_cache(root: Path, videos: dict[str, str], frames_per_video: int = 3, size: int = 160) -> FaceCache:
+def write_face_cache(root: Path, videos: dict[str, str], frames_per_video: int = 3, size: int = 160,
+                     image_format: str = "png") -> FaceCache:
     """A face cache of real videos {name: split}; each frame is the astronaut moved a little."""
     cache = FaceCache(root)
     rows = []
@@ -61,7 +62,7 @@ def write_face_cache(root: Path, videos: dict[str, str], frames_per_video: int =
         track = FaceTrack(crops=crops, landmarks=np.stack(marks), boxes=np.zeros((len(t), 4), np.float32),
                           crop_boxes=np.zeros((len(t), 4), np.int32), scores=np.ones(len(t), np.float32),
                           frame_indices=t * 5)
-        cache.write_video(record, track)
+        cache.write_video(record, track, image_format)
         rows.append(IndexRow.from_record(record, frames_per_video, "ok"))
     cache.write_index(rows)
     return cache

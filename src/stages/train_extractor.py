@@ -38,6 +38,7 @@ def build_datamodule(ctx: RunContext, data_config: dict[str, Any]) -> PseudoFake
         mean=data_config["mean"], std=data_config["std"], pairs_per_batch=ext.pairs_per_batch,
         num_workers=ext.num_workers, val_size=ext.val_size,
         val_dir=ctx.store.path("pseudo_val", pseudo_val_key(cfg)), seed=cfg.seed,
+        prefetch_factor=int(ext.get("prefetch_factor", 2)),
     )
 
 
