@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from data_modules.blending.crop import crop_face
 from data_modules.cli import InputFileError
@@ -132,7 +133,8 @@ class Detector:
     def from_run(cls, run_dir: Path | str, batch_size: int = 64) -> Detector:
         """Load from a run directory (config.yaml + fit_head outputs) and the artifact store it names."""
         cfg = load_run_config(run_dir)
-        net = load_extractor(extractor_dir(ArtifactStore(cfg.paths.artifact_dir), cfg))
+        device = "cuda" if torch.cuda.is_available() else "cpu"  # on CUDA the embedder runs in bf16
+        net = load_extractor(extractor_dir(ArtifactStore(cfg.paths.artifact_dir), cfg), device)
         return cls(run_settings(cfg, net), str(run_dir), FrameEmbedder(net, batch_size),
                    DifferentialDetector.load(run_dir), network=lambda: net)
 

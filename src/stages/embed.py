@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from data_modules.blending.config import BlendConfig
 from data_modules.cache import FaceCache
 from data_modules.crops import calibration_fakes, inference_crops
+from data_modules.prefetch import prefetched
 from data_modules.records import REAL, select_rows
 from src.artifacts.embeddings import KIND, EmbeddingArtifact, EmbeddingTable
 from src.artifacts.extractor import extractor_dir
@@ -33,20 +36,28 @@ from src.utils.logging import get_logger
 log = get_logger(__name__)
 
 
-def _embed(embedder: FrameEmbedder, video_id: str, crops: list, frames: Any) -> VideoEmbeddings:
-    embeddings, logits = embedder(crops)
-    return VideoEmbeddings(video_id, embeddings, logits, frames)
+def embed_videos(embedder: FrameEmbedder, video_ids: list[str],
+                 read: Callable[[str], tuple[list[np.ndarray], np.ndarray]], read_ahead: int, label: str = ""
+                 ) -> list[VideoEmbeddings]:
+    """Embed each video's crops (`read(video_id)` -> crops, frame numbers), reading `read_ahead` videos ahead in
+    a background thread while the network runs; consecutive videos share batches."""
+    reads = prefetched(((v, *read(v)) for v in video_ids), read_ahead)
+    out = []
+    for n, ((video_id, frames), embeddings, logits) in enumerate(
+            embedder.embed_videos(((v, frames), crops) for v, crops, frames in reads), 1):
+        out.append(VideoEmbeddings(video_id, embeddings, logits, frames))
+        if label and n % 50 == 0:
+            log.info("embed %s: %d/%d videos", label, n, len(video_ids))
+    return out
 
 
 def _build(work: Path, cfg: DictConfig, data: DictConfig, cache: FaceCache, embedder: FrameEmbedder,
            with_pseudo: bool) -> dict[str, Any]:
     rows = cache.read_index()
     usable = select_rows(rows)
-    videos = []
-    for n, row in enumerate(usable, 1):
-        videos.append(_embed(embedder, row.video_id, *inference_crops(cache, row.video_id, embedder.size)))
-        if n % 50 == 0:
-            log.info("embed %s: %d/%d videos", data.name, n, len(usable))
+    read_ahead = int(cfg.eval.get("embed_read_ahead", 4))
+    videos = embed_videos(embedder, [r.video_id for r in usable], partial(inference_crops, cache, size=embedder.size),
+                          read_ahead, data.name)
     dim = embedder.embed_dim
     artifact = EmbeddingArtifact(EmbeddingTable.from_videos(videos, dim), rows)
     meta = {"dataset": data.name, "videos": len(videos), "frames": int(sum(len(v.frame_indices) for v in videos)),
@@ -54,8 +65,8 @@ def _build(work: Path, cfg: DictConfig, data: DictConfig, cache: FaceCache, embe
     if with_pseudo:
         # flips off: a per-frame random mirror would itself be a trivial "differential" cue
         blend = dataclasses.replace(BlendConfig.from_cfg(cfg.blend, embedder.size), hflip_p=0.0)
-        fakes = [_embed(embedder, row.video_id, *calibration_fakes(cache, row.video_id, blend, int(cfg.seed)))
-                 for row in select_rows(rows, "val", REAL)]
+        fakes = embed_videos(embedder, [r.video_id for r in select_rows(rows, "val", REAL)],
+                             partial(calibration_fakes, cache, blend=blend, seed=int(cfg.seed)), read_ahead)
         artifact.pseudo = EmbeddingTable.from_videos(fakes, dim)
         meta["pseudo_fake_videos"] = len(fakes)
     artifact.write(work)
@@ -71,7 +82,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
         key = embedding_key(cfg, data)
         if not store.is_complete(KIND, key) and embedder is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-            embedder = FrameEmbedder(load_extractor(extractor_dir(store, cfg), device), int(cfg.eval.embed_batch_size))
+            embedder = FrameEmbedder(load_extractor(extractor_dir(store, cfg), device), int(cfg.eval.embed_batch_size),
+                                     str(cfg.eval.get("embed_precision", "auto")))
         builder = partial(_build, cfg=cfg, data=data, cache=open_face_cache(store, data, cfg.face),
                           embedder=embedder, with_pseudo=data.name == cfg.data.name)
         path = store.get_or_build(KIND, key, builder, meta={"dataset": data.name})
