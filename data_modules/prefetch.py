@@ -1,51 +1,32 @@
-"""Read ahead in a background thread: the next items (decoded face crops) are prepared while the caller
-computes on the current one (decoding and OpenCV release the GIL, as do torch kernels)."""
+"""Read ahead in background threads: the next items (decoded face crops) are prepared while the caller
+computes on the current one. Decoding, OpenCV and torch kernels release the GIL, so threads overlap."""
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
-_DONE = object()
+R = TypeVar("R")
 
 
-def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
-    """The items of `items`, in order, produced up to `depth` ahead in a thread (depth 0: in this thread).
-    An exception in the producer is raised here, at the item where it happened."""
+def map_ahead(fn: Callable[[T], R], items: Iterable[T], depth: int, threads: int = 1) -> Iterator[R]:
+    """fn(item) for each item, in order, computed up to `depth` items ahead by `threads` background threads
+    (depth 0: inline). An exception raised by fn is raised here, at its item."""
     if depth <= 0:
-        yield from items
+        yield from map(fn, items)
         return
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="read-ahead") as pool:
+        pending: deque[Future[R]] = deque()
         try:
             for item in items:
-                if stop.is_set():
-                    return
-                slots.put((item, None))
-        except BaseException as err:  # handed to the consumer, which re-raises it
-            slots.put((_DONE, err))
-            return
-        slots.put((_DONE, None))
-
-    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item, err = slots.get()
-            if err is not None:
-                raise err
-            if item is _DONE:
-                return
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue, then let it end
-            try:
-                slots.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.05)
+                pending.append(pool.submit(fn, item))
+                if len(pending) > depth:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:  # an early stop: drop what was not started yet
+                future.cancel()

@@ -12,7 +12,7 @@ import torch
 
 from data_modules.crops import inference_crops
 from data_modules.normalize import normalize_images
-from data_modules.prefetch import prefetched
+from data_modules.prefetch import map_ahead
 from src.models.extractor.inference import FrameEmbedder, autocast_dtype
 from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet
 from src.stages.embed import embed_videos
@@ -27,26 +27,27 @@ def net() -> FeatureExtractorNet:
     return FeatureExtractorNet.build(spec).eval()
 
 
-def test_prefetched_keeps_order_runs_in_a_thread_and_reraises():
-    threads = []
+def test_map_ahead_keeps_order_runs_in_threads_and_reraises():
+    names = []
 
-    def items():
-        for i in range(7):
-            threads.append(threading.current_thread().name)
-            yield i
+    def square(i: int) -> int:
+        names.append(threading.current_thread().name)
+        return i * i
 
-    assert list(prefetched(items(), 2)) == list(range(7)) and set(threads) == {"prefetch"}
-    assert list(prefetched(iter(range(3)), 0)) == [0, 1, 2]
+    assert list(map_ahead(square, range(9), depth=3, threads=2)) == [i * i for i in range(9)]
+    assert names and all(n.startswith("read-ahead") for n in names)
+    assert list(map_ahead(square, range(3), depth=0)) == [0, 1, 4]
 
-    def broken():
-        yield 1
-        raise OSError("cannot read crop 2")
+    def read(i: int) -> int:
+        if i == 2:
+            raise OSError("cannot read crop 2")
+        return i
 
     got = []
     with pytest.raises(OSError, match="cannot read crop 2"):
-        for item in prefetched(broken(), 3):
+        for item in map_ahead(read, range(5), depth=3, threads=2):
             got.append(item)
-    assert got == [1]
+    assert got == [0, 1]
 
 
 def test_cpu_embeddings_are_the_plain_fp32_forward(net):

@@ -20,8 +20,9 @@ from omegaconf import DictConfig
 from data_modules.blending.config import BlendConfig
 from data_modules.cache import FaceCache
 from data_modules.crops import calibration_fakes, inference_crops
-from data_modules.prefetch import prefetched
+from data_modules.prefetch import map_ahead
 from data_modules.records import REAL, select_rows
+from data_modules.workers import usable_cpus
 from src.artifacts.embeddings import KIND, EmbeddingArtifact, EmbeddingTable
 from src.artifacts.extractor import extractor_dir
 from src.artifacts.faces import open_face_cache
@@ -39,12 +40,13 @@ log = get_logger(__name__)
 def embed_videos(embedder: FrameEmbedder, video_ids: list[str],
                  read: Callable[[str], tuple[list[np.ndarray], np.ndarray]], read_ahead: int, label: str = ""
                  ) -> list[VideoEmbeddings]:
-    """Embed each video's crops (`read(video_id)` -> crops, frame numbers), reading `read_ahead` videos ahead in
-    a background thread while the network runs; consecutive videos share batches."""
-    reads = prefetched(((v, *read(v)) for v in video_ids), read_ahead)
+    """Embed each video's crops (`read(video_id)` -> crops, frame numbers), reading up to `read_ahead` videos
+    ahead in background threads (one per usable CPU, at most read_ahead) while the network runs; consecutive
+    videos share batches."""
+    reads = map_ahead(read, video_ids, read_ahead, min(read_ahead, usable_cpus()))
+    videos = (((v, frames), crops) for v, (crops, frames) in zip(video_ids, reads, strict=True))
     out = []
-    for n, ((video_id, frames), embeddings, logits) in enumerate(
-            embedder.embed_videos(((v, frames), crops) for v, crops, frames in reads), 1):
+    for n, ((video_id, frames), embeddings, logits) in enumerate(embedder.embed_videos(videos), 1):
         out.append(VideoEmbeddings(video_id, embeddings, logits, frames))
         if label and n % 50 == 0:
             log.info("embed %s: %d/%d videos", label, n, len(video_ids))
