@@ -80,10 +80,10 @@ def backbone_cfg(option: str, **overrides: Any) -> dict[str, Any]:
 
 def measure(backbone: Mapping[str, Any], loader: DataLoader, trainer_kwargs: Mapping[str, Any], warmup: int,
             steps: int, datamodule: pl.LightningDataModule | None = None, channels_last: bool = False,
-            compile: bool = False) -> float:
+            compile: bool = False, cuda_graphs: bool = False) -> float:
     """Train the real extractor with SAM for warmup + steps batches; images/s."""
     spec = ExtractorSpec.from_config(backbone, backbone_data_config(backbone), channels_last)
-    model = ExtractorModule(FeatureExtractorNet.build(spec), OptimSettings(), compile=compile)
+    model = ExtractorModule(FeatureExtractorNet.build(spec), OptimSettings(), compile=compile, cuda_graphs=cuda_graphs)
     meter = Throughput(warmup)
     with TemporaryDirectory() as tmp:
         trainer = pl.Trainer(max_steps=warmup + steps, limit_val_batches=0, logger=False, enable_checkpointing=False,

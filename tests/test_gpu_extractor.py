@@ -80,6 +80,14 @@ def test_gpu_benchmark_skips_cleanly_without_cuda(caplog):
     assert "CUDA is not available" in caplog.text
 
 
+def test_gpu_benchmark_composes_the_paper_setup_through_hydra():
+    cfg = bench_train_gpu.bench_config()
+    assert (cfg.backbone.name, cfg.backbone.image_size, cfg.extractor.optimizer) == ("efficientnet_b4", 224, "sam")
+    assert cfg.extractor.pairs_per_batch * 2 == bench_train_gpu.VARIANTS["fp32"].images_per_step == 32
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.blend.recipe == "sbi"
+    assert {v.images_per_step for v in bench_train_gpu.VARIANTS.values()} == {32, 128}
+
+
 def test_gpu_benchmark_parts_measure_the_real_datamodule_on_cpu(tmp_path):
     dm = bench_train_gpu.real_datamodule(tmp_path, workers=0, videos=2, frames=4, size=64, pairs=4)
     trainer = {"accelerator": "cpu", "devices": 1, "precision": "bf16-mixed"}
