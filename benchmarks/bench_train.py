@@ -80,7 +80,7 @@ def backbone_cfg(option: str, **overrides: Any) -> dict[str, Any]:
 
 def measure(backbone: Mapping[str, Any], loader: DataLoader, trainer_kwargs: Mapping[str, Any], warmup: int,
             steps: int, datamodule: pl.LightningDataModule | None = None, channels_last: bool = False,
-            compile: bool = False, cuda_graphs: bool = False) -> float:
+            compile: bool = False, cuda_graphs: bool = False, callbacks: tuple[pl.Callback, ...] = ()) -> float:
     """Train the real extractor with SAM for warmup + steps batches; images/s."""
     spec = ExtractorSpec.from_config(backbone, backbone_data_config(backbone), channels_last)
     model = ExtractorModule(FeatureExtractorNet.build(spec), OptimSettings(), compile=compile, cuda_graphs=cuda_graphs)
@@ -88,7 +88,7 @@ def measure(backbone: Mapping[str, Any], loader: DataLoader, trainer_kwargs: Map
     with TemporaryDirectory() as tmp:
         trainer = pl.Trainer(max_steps=warmup + steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
                              enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                             default_root_dir=str(Path(tmp)), callbacks=[meter], **trainer_kwargs)
+                             default_root_dir=str(Path(tmp)), callbacks=[meter, *callbacks], **trainer_kwargs)
         if datamodule is not None:
             trainer.fit(model, datamodule=datamodule)
         else:
