@@ -52,7 +52,7 @@ sweep: $(READY)  ## backbones x pair operators x heads: a W&B sweep when online,
 bench: $(READY)  ## every CPU benchmark, one `name: value unit` line per figure; also writes bench.json
 	$(PYTHON) -m benchmarks.run_all --out bench.json $(ARGS)
 
-bench-gpu: $(READY)  ## on CUDA: stage-1 training throughput (fp32 / bf16 / channels_last / compile), the paper GMM's fit
+bench-gpu: $(READY)  ## on CUDA: stage-1 training throughput (fp32 / bf16 / channels_last / CUDA graphs / compile / 128 per step), embedding, the paper GMM's fit
 	$(PYTHON) -m benchmarks.run_all --gpu --out bench-gpu.json $(ARGS)
 
 report: $(READY)  ## finished runs against the paper: reproduction.md + .png (ARGS="runs=<outputs dir> [out=<dir>]")
