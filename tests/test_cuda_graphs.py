@@ -102,6 +102,11 @@ def test_replay_path_counts_steps_and_trains_like_eager_on_cpu(tmp_path):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=key)
 
 
+def test_loss_curve_script_runs_on_cpu_and_reports_the_fallback():
+    losses, model = loss_curve(TINY, 3, 8, "32-true", cuda_graphs=True, accelerator="cpu")
+    assert len(losses) == 3 and all(loss > 0 for loss in losses) and "cpu" in model.eager_reason
+
+
 @pytest.mark.gpu
 def test_graph_tracks_eager_loss_over_50_bf16_steps():
     backbone = {**TINY, "image_size": 64}
