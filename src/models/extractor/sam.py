@@ -36,10 +36,9 @@ class SAM(Optimizer):
     def grad_norm(self) -> torch.Tensor:
         """L2 norm over every parameter gradient (one scalar, on the first parameter's device)."""
         params = self._params_with_grad()
-        device = params[0].device
-        # one multi-tensor kernel per dtype/device instead of a norm kernel per parameter
-        norms = torch._foreach_norm([p.grad.detach() for p in params])
-        return torch.linalg.vector_norm(torch.stack([n.float().to(device) for n in norms]))
+        # one multi-tensor kernel per dtype instead of a norm kernel per parameter (stack promotes dtypes)
+        norms = torch._foreach_norm([p.grad for p in params])
+        return torch.linalg.vector_norm(torch.stack(norms).float())
 
     @torch.no_grad()
     def perturb(self) -> torch.Tensor:
