@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from src.evaluation.metrics import detection_metrics
+from src.evaluation.intervals import MIN_PER_CLASS, BootstrapSettings, bootstrap_auc_interval
+from src.evaluation.metrics import accuracy_at, balanced_accuracy_at, detection_metrics
 from src.evaluation.videos import ScoredVideo
 
 GroupMetrics = dict[str, dict[str, dict[str, Any]]]  # group -> scorer -> metric -> value
+Thresholds = Mapping[str, Mapping[str, float]]  # scorer -> FPR key ("0.01") -> validation-calibrated threshold
 
 
 def evaluation_groups(videos: Sequence[ScoredVideo]) -> dict[str, np.ndarray]:
@@ -35,16 +37,46 @@ def evaluation_groups(videos: Sequence[ScoredVideo]) -> dict[str, np.ndarray]:
     return groups
 
 
+def auc_interval_fields(labels: np.ndarray, scores: np.ndarray, bootstrap: BootstrapSettings) -> dict[str, Any]:
+    """auc_lo / auc_hi of the stratified bootstrap interval; NaN with `auc_ci_note` below 2 videos of a class."""
+    n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
+    if min(n_real, n_fake) < MIN_PER_CLASS:
+        return {"auc_lo": math.nan, "auc_hi": math.nan,
+                "auc_ci_note": f"no interval: needs {MIN_PER_CLASS} real and {MIN_PER_CLASS} fake videos"}
+    ci = bootstrap_auc_interval(labels, scores, bootstrap.seed, bootstrap.resamples, bootstrap.confidence)
+    return {"auc_lo": ci.lo, "auc_hi": ci.hi}
+
+
+def accuracy_fields(labels: np.ndarray, scores: np.ndarray, thresholds: Mapping[str, float]) -> dict[str, float]:
+    """acc@fpr<X> and bacc@fpr<X> at each threshold calibrated on validation reals at FPR X."""
+    out: dict[str, float] = {}
+    both = (labels == 0).any() and (labels == 1).any()
+    for key, t in thresholds.items():
+        out[f"acc@fpr{key}"] = accuracy_at(labels, scores, t) if labels.size else math.nan
+        out[f"bacc@fpr{key}"] = balanced_accuracy_at(labels, scores, t) if both else math.nan
+    return out
+
+
 def group_metrics(videos: Sequence[ScoredVideo], scorers: Sequence[str], fpr_targets: Sequence[float],
-                  reference: bool) -> GroupMetrics:
-    """group -> scorer -> metrics over the group's videos that this scorer could score."""
+                  reference: bool, bootstrap: BootstrapSettings | None = None,
+                  thresholds: Thresholds | None = None) -> GroupMetrics:
+    """group -> scorer -> metrics over the group's videos that this scorer could score.
+
+    With `bootstrap`, every ROC-AUC gets its interval (auc_lo, auc_hi); with `thresholds`, accuracy and
+    balanced accuracy at each of the scorer's calibrated thresholds.
+    """
     out: GroupMetrics = {}
     for group, mask in evaluation_groups(videos).items():
         out[group] = {}
         for s in scorers:
             chosen = [v for v, m in zip(videos, mask, strict=True) if m and v.scores.get(s) is not None]
-            m = detection_metrics(np.asarray([v.label for v in chosen]), np.asarray([v.scores[s] for v in chosen]),
-                                  list(fpr_targets), reference)
+            labels = np.asarray([v.label for v in chosen], dtype=np.int64)
+            scores = np.asarray([v.scores[s] for v in chosen], dtype=np.float64)
+            m = detection_metrics(labels, scores, list(fpr_targets), reference)
+            if bootstrap is not None:
+                m.update(auc_interval_fields(labels, scores, bootstrap))
+            if thresholds and s in thresholds:
+                m.update(accuracy_fields(labels, scores, thresholds[s]))
             m["n_unscored"] = int(mask.sum()) - len(chosen)
             out[group][s] = m
     return out

@@ -28,6 +28,18 @@ DEFAULT_FPR_GRID = np.linspace(0.0, 1.0, 101)
 
 
 @dataclass(frozen=True)
+class BootstrapSettings:
+    """eval.bootstrap: how many stratified resamples, their seed, and the interval's confidence level."""
+
+    resamples: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        _check_settings(self.resamples, self.confidence)
+
+
+@dataclass(frozen=True)
 class AUCInterval:
     """A ROC-AUC with its percentile bootstrap confidence interval."""
 

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from data_modules.io import atomic_write_bytes  # noqa: E402
-from src.evaluation.intervals import RocBand  # noqa: E402
+from src.evaluation.intervals import MIN_PER_CLASS, BootstrapSettings, RocBand, roc_band  # noqa: E402
 from src.evaluation.videos import ScoredVideo  # noqa: E402
 
 
@@ -72,8 +72,17 @@ def plot_image_grid(path: Path, images: list[np.ndarray], captions: list[str], t
     _save(fig, path)
 
 
-def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str]) -> list[Path]:
-    """roc_<dataset>.png and hist_<dataset>.png per dataset, over the videos each scorer could score."""
+def roc_bands(labels: dict[str, np.ndarray], scores: dict[str, np.ndarray],
+              bootstrap: BootstrapSettings) -> dict[str, RocBand]:
+    """The bootstrap ROC band of every scorer with at least MIN_PER_CLASS videos of each class."""
+    return {s: roc_band(labels[s], scores[s], bootstrap.seed, bootstrap.resamples, bootstrap.confidence)
+            for s in scores if min((labels[s] == 0).sum(), (labels[s] == 1).sum()) >= MIN_PER_CLASS}
+
+
+def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str],
+                  bootstrap: BootstrapSettings | None = None) -> list[Path]:
+    """roc_<dataset>.png (with bootstrap bands when `bootstrap` is given) and hist_<dataset>.png per dataset,
+    over the videos each scorer could score."""
     paths = []
     for dataset in sorted({v.dataset for v in videos}):
         chosen = [v for v in videos if v.dataset == dataset]
@@ -81,7 +90,8 @@ def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str]) 
         scores = {s: np.asarray([v.scores[s] for v in chosen if v.scores.get(s) is not None], dtype=np.float64)
                   for s in scorers}
         roc, hist = run_dir / f"roc_{dataset}.png", run_dir / f"hist_{dataset}.png"
-        plot_roc(roc, f"{dataset}: video-level ROC", labels, scores)
+        bands = roc_bands(labels, scores, bootstrap) if bootstrap is not None else None
+        plot_roc(roc, f"{dataset}: video-level ROC", labels, scores, bands)
         plot_histograms(hist, f"{dataset}: video scores", labels, scores)
         paths += [roc, hist]
     return paths

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 @dataclass
 class ScoredVideo:
     """One test video; `scores` maps scorer -> video score (None where that scorer could not score it, with
-    `reason` saying why)."""
+    `reason` saying why); `frame_scores` are the classifier's per-frame P(fake), `pair_scores` each head's
+    per-pair scores (the samples of the frame- and pair-level metrics)."""
 
     video_id: str
     label: int
@@ -19,3 +20,5 @@ class ScoredVideo:
     num_pairs: int = 0
     reason: str = ""
     scores: dict[str, float | None] = field(default_factory=dict)
+    frame_scores: list[float] = field(default_factory=list)
+    pair_scores: dict[str, list[float]] = field(default_factory=dict)

@@ -13,13 +13,16 @@ from typing import Any
 from data_modules.records import STATUS_OK, IndexRow
 from src.artifacts.embeddings import EmbeddingArtifact, read_embeddings
 from src.config import datasets_in_run
-from src.evaluation.groups import GroupMetrics, group_metrics, mean_dataset_auc
+from src.evaluation.comparisons import paired_comparisons
+from src.evaluation.groups import GroupMetrics, Thresholds, evaluation_groups, group_metrics, mean_dataset_auc
+from src.evaluation.intervals import BootstrapSettings
+from src.evaluation.levels import LevelMetrics, sample_level_metrics
 from src.evaluation.plots import dataset_plots
 from src.evaluation.reports import (
     CalibrationRow,
     CalibrationSummary,
-    json_safe,
     log_to_wandb,
+    plain,
     results_markdown,
     write_markdown,
     write_scores_csv,
@@ -45,6 +48,7 @@ def score_row(detector: DifferentialDetector, embeddings: EmbeddingArtifact, row
     else:
         scored = detector.score_video(embeddings.table.video(row.video_id))
         video.scores.update(scored.scores)
+        video.frame_scores, video.pair_scores = scored.frame_probs, scored.pair_scores
         video.num_frames, video.num_pairs, video.reason = scored.num_frames, len(scored.pairs), scored.reason
     return video
 
@@ -56,6 +60,17 @@ def calibration_summary(calibration: Calibration | None) -> CalibrationSummary |
     rows = [CalibrationRow(name, cal.val_auc, calibration.fusion[name].weight if name in calibration.fusion else None)
             for name, cal in calibration.scorers.items() if cal.reference is not None]
     return CalibrationSummary(calibration.n_val_real, calibration.n_val_pseudo_fake, rows)
+
+
+def calibrated_thresholds(calibration: Calibration | None) -> Thresholds:
+    """scorer -> FPR key -> the threshold set on validation reals (empty without a calibration)."""
+    return {} if calibration is None else {n: dict(c.thresholds) for n, c in calibration.scorers.items()}
+
+
+def level_summary(levels: list[LevelMetrics]) -> dict[str, float]:
+    """test_frame_auc/<dataset>/classifier and test_pair_auc/<dataset>/<head> for the loggers."""
+    return {f"test_{m.level}_auc/{m.group}/{m.scorer}": m.auc for m in levels
+            if "/" not in m.group and not math.isnan(m.auc)}
 
 
 def sweep_summary(metrics: GroupMetrics, primary: str) -> dict[str, float]:
@@ -79,20 +94,30 @@ def run(ctx: RunContext) -> dict[str, Any]:
         videos += [score_row(detector, embeddings, row) for row in embeddings.rows if row.split == "test"]
     if not videos:
         raise ValueError(f"no test videos in {[d.name for d in datasets]}: check the datasets' test splits")
-    metrics = group_metrics(videos, scorers, [float(t) for t in ev.fpr_targets], bool(ev.reference_metric))
+    bootstrap = BootstrapSettings(int(ev.bootstrap.resamples), int(ev.bootstrap.seed), float(ev.bootstrap.confidence))
+    thresholds = calibrated_thresholds(detector.calibration)
+    metrics = group_metrics(videos, scorers, [float(t) for t in ev.fpr_targets], bool(ev.reference_metric),
+                            bootstrap, thresholds)
+    groups = evaluation_groups(videos)
+    levels = sample_level_metrics(videos, groups, CLASSIFIER, list(detector.heads), thresholds)
+    primary = detector.settings.primary
+    datasets_only = {g: mask for g, mask in groups.items() if "/" not in g}
+    comparisons = paired_comparisons(videos, datasets_only, scorers, primary, bootstrap.confidence)
     unscored = [v for v in videos if v.reason]
     write_scores_csv(ctx.run_dir / "scores.csv", videos, scorers)
     table = results_markdown(f"Results: {cfg.task_name}", metrics, scorers, unscored,
-                             calibration_summary(detector.calibration), CLASSIFIER)
+                             calibration_summary(detector.calibration), CLASSIFIER, levels, comparisons, bootstrap)
     write_markdown(ctx.run_dir / "results.md", table)
-    images = dataset_plots(ctx.run_dir, videos, scorers) if ev.plots else []
+    images = dataset_plots(ctx.run_dir, videos, scorers, bootstrap) if ev.plots else []
     run = wandb_run(ctx.loggers)
     if run is not None:
-        log_to_wandb(run, metrics, videos, scorers, images)
-    summary = sweep_summary(metrics, detector.settings.primary)
-    ctx.log_metrics({**summary, **{f"test_auc/{g}/{s}": m["auc"] for g, by in metrics.items()
-                                   for s, m in by.items() if "/" not in g and not math.isnan(m["auc"])}})
+        log_to_wandb(run, metrics, videos, scorers, images, levels, comparisons)
+    summary = sweep_summary(metrics, primary)
+    ctx.log_metrics({**summary, **level_summary(levels),
+                     **{f"test_auc/{g}/{s}": m["auc"] for g, by in metrics.items()
+                        for s, m in by.items() if "/" not in g and not math.isnan(m["auc"])}})
     log.info("results (also in %s):\n%s", ctx.run_dir / "results.md", table)
-    return {"metrics": json_safe(metrics), "n_test_videos": len(videos), "n_unscored": len(unscored),
+    return {"metrics": plain(metrics), "sample_level": plain(levels), "comparisons": plain(comparisons),
+            "bootstrap": plain(bootstrap), "n_test_videos": len(videos), "n_unscored": len(unscored),
             "unscored": [{"video_id": u.video_id, "reason": u.reason} for u in unscored],
-            "primary": detector.settings.primary, "summary": summary}
+            "primary": primary, "summary": summary}
