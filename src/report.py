@@ -2,8 +2,8 @@
 
     python -m src.report runs=<outputs dir> [out=<dir>]
 
-Writes <out>/reproduction.md and reproduction.png (out defaults to the runs folder) and, when WANDB_MODE=online,
-a W&B table. The paper's rows come from the `paper` blocks of experiments/experiment/paper_*.yaml; rows without
+Writes <out>/reproduction.md and reproduction.png (out defaults to the runs folder), <out>/seeds.md (mean ± std
+of every setting's AUCs across the seeds that ran it) and, when WANDB_MODE=online, a W&B table. The paper's rows come from the `paper` blocks of experiments/experiment/paper_*.yaml; rows without
 a finished run are listed as "not run".
 """
 
@@ -27,12 +27,13 @@ from src.evaluation.reproduction import (
     plot,
     table_rows,
 )
+from src.evaluation.seeds import seed_rows, seeds_markdown
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
 
 USAGE = "usage: python -m src.report runs=<outputs dir> [out=<dir>]"
-MARKDOWN, FIGURE = "reproduction.md", "reproduction.png"
+MARKDOWN, FIGURE, SEEDS = "reproduction.md", "reproduction.png", "seeds.md"
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,12 @@ def report(args: ReportArgs) -> list[ReproducedRow]:
     text = markdown(rows, args.runs)
     atomic_write_text(out / MARKDOWN, text)
     plot(rows, out / FIGURE)
+    atomic_write_text(out / SEEDS, seeds_markdown(seed_rows(runs), str(args.runs)))
     if os.environ.get("WANDB_MODE") == "online":
         log_to_wandb(rows, out / FIGURE)
     done = sum(1 for r in rows if r.runs)
-    log.info("%d finished runs; %d of %d paper rows reproduced; wrote %s and %s", len(runs), done, len(rows),
-             out / MARKDOWN, out / FIGURE)
+    log.info("%d finished runs; %d of %d paper rows reproduced; wrote %s, %s and %s", len(runs), done, len(rows),
+             out / MARKDOWN, out / FIGURE, out / SEEDS)
     return rows
 
 

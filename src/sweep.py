@@ -1,7 +1,10 @@
 """`make sweep`: the grid of experiments/sweep/<name>.yaml as a W&B sweep (online) or a Hydra multirun (offline).
 
-    python -m src.sweep [sweep=grid] [experiment=demo] [dry_run=true] [<group>=<a>,<b> to narrow]
+    python -m src.sweep [sweep=grid] [experiment=demo] [seeds=[1,2,3]] [dry_run=true] [<group>=<a>,<b> to narrow]
                         [hydra/launcher=slurm [hydra.launcher.<key>=<value> ...]] [overrides...]
+
+`seeds` repeats every grid point once per seed (`seed=<s>` of the run: stage 1, pairs and heads all change);
+the multirun then writes seeds.md, mean ± std of each setting's AUCs across the seeds, into its folder.
 
 With `hydra/launcher=slurm` (or the plugin's submitit_slurm) the grid is a Hydra multirun whose jobs Hydra's
 submitit launcher submits as one SLURM job array; `dry_run=true` prints that array's sbatch script.
@@ -13,6 +16,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,15 +24,18 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from data_modules.cli import UsageError, run_main
+from data_modules.io import atomic_write_text
 from data_modules.registry import UnknownNameError
 from src.config import CONFIG_DIR, check_group_overrides, check_launcher_overrides, compose_config
+from src.evaluation.reproduction import find_runs
+from src.evaluation.seeds import seed_rows, seeds_markdown
 from src.utils.loggers import resolve_wandb_mode
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
 
 SWEEP_DIR = CONFIG_DIR / "sweep"
-USAGE = ("usage: python -m src.sweep [sweep=grid] [experiment=demo] [dry_run=true] [<group>=<a>,<b>] "
+USAGE = ("usage: python -m src.sweep [sweep=grid] [experiment=demo] [seeds=[1,2,3]] [dry_run=true] [<group>=<a>,<b>] "
          "[hydra/launcher=slurm] [key=value ...]")
 AGENT_ARGS = "${args_no_hyphens}"
 FACE_GROUPS = ("data", "face")  # grid parameters that change the face caches
@@ -44,6 +51,24 @@ class SweepSpec:
     metric: dict[str, str]
     parameters: dict[str, list[str]]
     overrides: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()  # empty: every run keeps the experiment's seed
+
+    @property
+    def swept(self) -> dict[str, list[str]]:
+        """The grid's axes: the config groups, then `seed` when seeds are given."""
+        return {**self.parameters, **({"seed": [str(s) for s in self.seeds]} if self.seeds else {})}
+
+
+def parse_seeds(value: Any, source: str = "seeds") -> tuple[int, ...]:
+    """`[1,2,3]`, `1,2,3` or a YAML list as distinct integers, or a one-line error naming the value."""
+    items = value if isinstance(value, (list, tuple)) else str(value).strip().strip("[]").split(",")
+    try:
+        seeds = tuple(int(str(s).strip()) for s in items if str(s).strip())
+    except ValueError:
+        raise UsageError(f"{source}={value!r}: seeds must be integers, e.g. seeds=[1,2,3]") from None
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"{source}={value!r}: each seed once, e.g. seeds=[1,2,3]")
+    return seeds
 
 
 def load_sweep(name: str = "grid") -> SweepSpec:
@@ -55,7 +80,8 @@ def load_sweep(name: str = "grid") -> SweepSpec:
     raw: dict[str, Any] = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     spec = SweepSpec(name=raw["name"], experiment=raw["experiment"], metric=dict(raw["metric"]),
                      parameters={k: [str(v) for v in vs] for k, vs in raw["parameters"].items()},
-                     overrides=tuple(raw.get("overrides") or ()))
+                     overrides=tuple(raw.get("overrides") or ()),
+                     seeds=parse_seeds(raw.get("seeds") or [], f"{path}: seeds"))
     try:
         check_group_overrides([f"{k}={','.join(v)}" for k, v in spec.parameters.items()]
                               + [f"experiment={spec.experiment}"])
@@ -65,9 +91,10 @@ def load_sweep(name: str = "grid") -> SweepSpec:
 
 
 def grid(spec: SweepSpec) -> list[dict[str, str]]:
-    """Every combination of the parameters, in a stable order."""
-    keys = sorted(spec.parameters)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(spec.parameters[k] for k in keys))]
+    """Every combination of the parameters (and seeds), in a stable order."""
+    axes = spec.swept
+    keys = sorted(axes)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(axes[k] for k in keys))]
 
 
 def base_overrides(spec: SweepSpec, logger: str) -> list[str]:
@@ -86,15 +113,18 @@ def wandb_spec(spec: SweepSpec) -> dict[str, Any]:
         "name": spec.name,
         "method": "grid",
         "metric": spec.metric,
-        "parameters": {k: {"values": list(v)} for k, v in spec.parameters.items()},
+        "parameters": {k: {"values": list(v)} for k, v in spec.swept.items()},
         "command": ["${env}", "${interpreter}", "-m", "src.run", *base_overrides(spec, "wandb"), AGENT_ARGS],
     }
 
 
-def multirun_argv(spec: SweepSpec, launcher: tuple[str, ...] = (), logger: str = "wandb_offline") -> list[str]:
-    """`python -m src.run -m ...` arguments for the same grid (offline W&B runs by default) on `launcher`."""
-    return ["-m", *base_overrides(spec, logger), *(f"{k}={','.join(v)}" for k, v in sorted(spec.parameters.items())),
-            *launcher]
+def multirun_argv(spec: SweepSpec, launcher: tuple[str, ...] = (), logger: str = "wandb_offline",
+                  sweep_dir: Path | None = None) -> list[str]:
+    """`python -m src.run -m ...` arguments for the same grid (offline W&B runs by default) on `launcher`, with
+    its jobs in `sweep_dir` if given."""
+    where = [f"hydra.sweep.dir={sweep_dir}"] if sweep_dir is not None else []
+    return ["-m", *base_overrides(spec, logger), *where,
+            *(f"{k}={','.join(v)}" for k, v in sorted(spec.swept.items())), *launcher]
 
 
 def slurm_job(launcher: tuple[str, ...], spec: SweepSpec) -> str:
@@ -125,17 +155,22 @@ def slurm_job(launcher: tuple[str, ...], spec: SweepSpec) -> str:
 
 
 def narrow(spec: SweepSpec, args: list[str]) -> tuple[SweepSpec, list[str]]:
-    """Apply `experiment=`, `<param>=a,b` (a subset of the grid) and keep every other argument as an override."""
-    parameters, experiment, extra = dict(spec.parameters), spec.experiment, []
+    """Apply `experiment=`, `seeds=`, `<param>=a,b` (a subset of the grid); keep every other argument as an override."""
+    parameters, experiment, seeds, extra = dict(spec.parameters), spec.experiment, spec.seeds, []
     for arg in args:
         key, _, value = arg.partition("=")
         if key == "experiment":
             experiment = value
+        elif key == "seeds":
+            seeds = parse_seeds(value)
         elif key in parameters:
             parameters[key] = value.split(",")
         else:
             extra.append(arg)
-    return replace(spec, experiment=experiment, parameters=parameters, overrides=(*spec.overrides, *extra)), extra
+    if seeds and any(a.partition("=")[0] == "seed" for a in extra):
+        raise UsageError("give either seeds=[...] (one run per seed) or seed=<s> (every run), not both")
+    return replace(spec, experiment=experiment, parameters=parameters, overrides=(*spec.overrides, *extra),
+                   seeds=seeds), extra
 
 
 def _run(argv: list[str]) -> None:
@@ -153,9 +188,28 @@ def run_online(spec: SweepSpec) -> None:
           "--project", project, sweep_id])
 
 
+def multirun_dir(spec: SweepSpec) -> Path:
+    """<paths.log_dir>/<experiment>/multiruns/<sweep name>_<time>: where the grid's multirun writes its jobs."""
+    log_dir = Path(compose_config([f"experiment={spec.experiment}"], Path(".")).paths.log_dir)
+    root = log_dir if log_dir.is_absolute() else CONFIG_DIR.parent / log_dir
+    return root / spec.experiment / "multiruns" / f"{spec.name}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+
+
+def write_seed_summary(sweep_dir: Path) -> Path:
+    """seeds.md in the multirun folder: every setting's AUCs as mean ± std across its seeds."""
+    path = sweep_dir / "seeds.md"
+    text = seeds_markdown(seed_rows(find_runs(sweep_dir)), str(sweep_dir))
+    atomic_write_text(path, text)
+    log.info("seed summary (also in %s):\n%s", path, text)
+    return path
+
+
 def run_offline(spec: SweepSpec) -> None:
-    """The grid as a Hydra multirun; offline W&B runs land in each job's dir, grouped by the sweep name."""
-    _run([sys.executable, "-m", "src.run", *multirun_argv(spec)])
+    """The grid as a Hydra multirun; offline W&B runs land in each job's dir, grouped by the sweep name; then
+    the seed summary of its runs."""
+    sweep_dir = multirun_dir(spec)
+    _run([sys.executable, "-m", "src.run", *multirun_argv(spec, sweep_dir=sweep_dir)])
+    write_seed_summary(sweep_dir)
 
 
 @dataclass(frozen=True)
@@ -165,31 +219,37 @@ class Phase:
     spec: SweepSpec
     stages: tuple[str, ...] | None = None
 
-    def argv(self, launcher: tuple[str, ...], logger: str) -> list[str]:
+    def argv(self, launcher: tuple[str, ...], logger: str, sweep_dir: Path | None = None) -> list[str]:
         """`python -m src.run` arguments of this phase."""
         stages = [] if self.stages is None else [f"stages=[{','.join(self.stages)}]"]
-        return [*multirun_argv(self.spec, launcher, logger), *stages]
+        return [*multirun_argv(self.spec, launcher, logger, sweep_dir), *stages]
 
 
 def cluster_phases(spec: SweepSpec) -> list[Phase]:
     """Jobs running side by side must never build the same artifact at once, so the face caches come first
-    (one job per data/face choice), then stage 1 and the embeddings (one job per stage-1 choice), then the
-    whole grid, whose jobs find them all finished."""
+    (one job per data/face choice), then stage 1 and the embeddings (one job per stage-1 choice and seed), then
+    the whole grid, whose jobs find them all finished."""
     stages = list(compose_config([f"experiment={spec.experiment}", *spec.overrides]).stages)
     phases = []
-    for keep, names in ((lambda k: k in FACE_GROUPS, ("preprocess",)),
-                        (lambda k: k not in STAGE2_GROUPS, ("train_extractor", "embed"))):
+    # face caches do not depend on the seed; stage 1 and the embeddings do
+    for keep, names, seeds in ((lambda k: k in FACE_GROUPS, ("preprocess",), ()),
+                               (lambda k: k not in STAGE2_GROUPS, ("train_extractor", "embed"), spec.seeds)):
         chosen = tuple(n for n in names if n in stages)
         if chosen:
-            phases.append(Phase(replace(spec, parameters={k: v for k, v in spec.parameters.items() if keep(k)}),
-                                chosen))
+            phases.append(Phase(replace(spec, parameters={k: v for k, v in spec.parameters.items() if keep(k)},
+                                        seeds=seeds), chosen))
     return [*phases, Phase(spec)]
 
 
 def run_on_launcher(spec: SweepSpec, launcher: tuple[str, ...], logger: str) -> None:
-    """Each phase as a Hydra multirun on the launcher; Hydra's submitit launcher returns when its jobs are done."""
-    for phase in cluster_phases(spec):
+    """Each phase as a Hydra multirun on the launcher (Hydra's submitit launcher returns when its jobs are done),
+    then the seed summary of the last phase's runs."""
+    *first, last = cluster_phases(spec)
+    for phase in first:
         _run([sys.executable, "-m", "src.run", *phase.argv(launcher, logger)])
+    sweep_dir = multirun_dir(spec)
+    _run([sys.executable, "-m", "src.run", *last.argv(launcher, logger, sweep_dir)])
+    write_seed_summary(sweep_dir)
 
 
 def sweep(args: list[str]) -> int:
@@ -206,7 +266,7 @@ def sweep(args: list[str]) -> int:
     check_launcher_overrides(list(launcher))
     mode = resolve_wandb_mode("online")
     log.info("sweep %s: %d runs (%s), W&B %s", spec.name, len(grid(spec)),
-             " x ".join(f"{k}: {len(v)}" for k, v in sorted(spec.parameters.items())), mode)
+             " x ".join(f"{k}: {len(v)}" for k, v in sorted(spec.swept.items())), mode)
     logger = "wandb" if mode == "online" else "wandb_offline"
     if dry_run and launcher:
         for i, phase in enumerate(cluster_phases(spec), 1):

@@ -117,6 +117,18 @@ def test_fit_head_and_evaluate_write_every_report(tmp_path):
     rows = history_rows(offline_runs(run_dir)[0])
     types = {k.rsplit("/", 1)[0]: v for row in rows for k, v in row.items() if k.endswith("/_type")}
     assert types["eval/metrics"] == types["eval/video_scores"] == "table-file"
+    assert types["eval/sample_level_metrics"] == types["eval/comparisons"] == "table-file"
+    # frame- and pair-level AUCs reach W&B as the same numbers results.json holds
+    levels = {(m["level"], m["group"], m["scorer"]): m for m in ev["sample_level"]}
+    logged = {k: v for row in rows for k, v in row.items() if k.startswith(("test_frame_auc/", "test_pair_auc/"))}
+    assert logged == {f"test_{lv}_auc/{g}/{s}": pytest.approx(m["auc"]) for (lv, g, s), m in levels.items()
+                      if "/" not in g}
+    assert set(logged) == {"test_frame_auc/demo/classifier", *(f"test_pair_auc/demo/{h}" for h in fit["fit_seconds"])}
+    assert levels[("frame", "demo", "classifier")]["n_real"] == 12 * 8 + 1  # every frame, the 1-frame video too
+    assert demo["gmm"]["auc_lo"] <= demo["gmm"]["auc"] <= demo["gmm"]["auc_hi"]
+    assert f"{demo['classifier']['auc']:.4f} [{demo['classifier']['auc_lo']:.4f}, " in md
+    assert {(c["scorer"], c["reference"]) for c in ev["comparisons"]} == {
+        (s, "deep_svdd") for s in ("gmm", "ocsvm", "classifier", "fusion_deep_svdd", "fusion_gmm", "fusion_ocsvm")}
     assert types["eval/roc_demo"] == types["eval/hist_demo"] == "image-file"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -95,3 +96,51 @@ def test_bad_sweep_definitions_are_named(tmp_path: Path, monkeypatch: pytest.Mon
                                        "parameters: {head: [gmm, lasso]}\n")
     with pytest.raises(ValueError, match="unknown head 'lasso'"):
         sweep.load_sweep("bad")
+
+
+def test_seeds_repeat_every_grid_point_in_the_multirun_and_the_wandb_spec(tmp_path: Path) -> None:
+    base = sweep.load_sweep("grid")
+    spec, extra = sweep.narrow(base, ["backbone=efficientnet_lite0", "head=gmm", "seeds=[1,2,3]"])
+    assert spec.seeds == (1, 2, 3) and extra == []
+    assert len(sweep.grid(spec)) == 3 * len(spec.parameters["pair_op"])
+    argv = sweep.multirun_argv(spec, sweep_dir=tmp_path / "m")
+    assert "seed=1,2,3" in argv and f"hydra.sweep.dir={tmp_path / 'm'}" in argv
+    overrides = OverridesParser.create().parse_overrides(argv[1:])
+    jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    seeds_per_point: dict[frozenset[str], set[str]] = {}
+    for job in jobs:
+        point = frozenset(o for o in job if o.split("=")[0] in PARAMS)
+        seeds_per_point.setdefault(point, set()).add(next(o for o in job if o.startswith("seed=")))
+    assert len(jobs) == len(sweep.grid(spec))
+    assert all(s == {"seed=1", "seed=2", "seed=3"} for s in seeds_per_point.values())
+    assert sweep.wandb_spec(spec)["parameters"]["seed"] == {"values": ["1", "2", "3"]}
+    cfg = compose_config([*sweep.base_overrides(spec, "wandb_offline"), "seed=2"])
+    assert cfg.seed == 2
+    assert sweep.sweep(["seeds=1,2", "head=gmm", "backbone=efficientnet_lite0", "dry_run=true"]) == 0
+
+
+def test_bad_seeds_are_named() -> None:
+    spec = sweep.load_sweep("grid")
+    with pytest.raises(ValueError, match=r"seeds='\[1,a\]': seeds must be integers"):
+        sweep.narrow(spec, ["seeds=[1,a]"])
+    with pytest.raises(ValueError, match="each seed once"):
+        sweep.narrow(spec, ["seeds=[1,1]"])
+    with pytest.raises(ValueError, match="not both"):
+        sweep.narrow(spec, ["seeds=[1,2]", "seed=3"])
+
+
+def test_seed_summary_gives_mean_and_sample_std_per_setting_and_scorer(tmp_path: Path) -> None:
+    from tests.test_report import write_run
+
+    aucs = {1: (0.90, 0.70), 2: (0.80, 0.72), 3: (0.85, 0.74)}  # seed -> (gmm, classifier) on the dataset
+    for seed, (gmm, classifier) in aucs.items():
+        write_run(tmp_path / f"m/{seed}", "demo", {"demo": {"gmm": {"auc": gmm}, "classifier": {"auc": classifier}},
+                                                   "demo/swap/raw": {"gmm": {"auc": 0.5}}}, seed=seed)
+    write_run(tmp_path / "m/other", "demo_tiny", {"demo": {"gmm": {"auc": 0.6}}}, seed=1)  # another setting
+    text = sweep.write_seed_summary(tmp_path / "m").read_text()
+    gmm = np.array([a[0] for a in aucs.values()])
+    assert f"| demo | gmm | {gmm.mean():.4f} ± {gmm.std(ddof=1):.4f} | 3 | 1, 2, 3 |" in text
+    assert f"| demo | classifier | {0.72:.4f} ± {0.02:.4f} | 3 | 1, 2, 3 |" in text
+    assert "| demo | gmm | 0.6000 ± 0.0000 | 1 | 1 |" in text  # one seed: std 0
+    assert "demo/swap/raw" not in text  # whole datasets only
+    assert text.count("backbone=") == 3  # rows: two scorers of demo, one of demo_tiny

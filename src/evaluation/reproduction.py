@@ -65,6 +65,9 @@ class RunRecord:
     config_hash: str
     rows: tuple[PaperRow, ...]
     metrics: Mapping[str, Mapping[str, Mapping[str, Any]]]
+    seed: int | None = None
+    setting_hash: str = ""  # the config hash without the seed: runs that differ only in their seed share it
+    setting: str = ""  # task, backbone, pair operator and head, for tables
 
     def aucs(self, group: str) -> dict[str, float]:
         """Scorer -> AUC in percent for one evaluation group (scorers without an AUC are left out)."""
@@ -115,16 +118,24 @@ class ReproducedRow:
         return None if main is None or self.paper.auc is None else main.mean - self.paper.auc
 
 
-def config_hash(config: Mapping[str, Any]) -> str:
-    """Stable hash of a run's resolved config without _UNHASHED keys and nested roots, dirs, files and outputs."""
+def config_hash(config: Mapping[str, Any], ignore: tuple[str, ...] = ()) -> str:
+    """Stable hash of a run's resolved config without _UNHASHED (and `ignore`) keys and nested roots, dirs, files
+    and outputs."""
     def strip(value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {k: strip(v) for k, v in value.items() if not (str(k).endswith(_PATH_SUFFIXES) or k in _PATH_KEYS)}
+            return {k: strip(v) for k, v in value.items()
+                    if not str(k).endswith(_PATH_SUFFIXES) and k not in _PATH_KEYS}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
 
-    return stable_hash(strip({k: v for k, v in config.items() if k not in _UNHASHED}))
+    return stable_hash(strip({k: v for k, v in config.items() if k not in (*_UNHASHED, *ignore)}))
+
+
+def setting_name(config: Mapping[str, Any]) -> str:
+    """`demo backbone=… pair_op=… head=…`: what a sweep varies, read from a run's config."""
+    parts = [f"{group}={(config.get(group) or {}).get('name', '?')}" for group in ("backbone", "pair_op", "head")]
+    return " ".join([str(config.get("task_name", "run")), *parts])
 
 
 def read_run(run_dir: Path) -> RunRecord | None:
@@ -141,7 +152,9 @@ def read_run(run_dir: Path) -> RunRecord | None:
         return None
     config = yaml.safe_load(config_path.read_text()) or {}
     rows = tuple(PaperRow.from_entry(e) for e in config.get("paper") or [])
-    return RunRecord(run_dir, config_hash(config), rows, evaluate.get("metrics", {}))
+    seed = config.get("seed")
+    return RunRecord(run_dir, config_hash(config), rows, evaluate.get("metrics", {}),
+                     None if seed is None else int(seed), config_hash(config, ("seed",)), setting_name(config))
 
 
 def find_runs(root: Path) -> list[RunRecord]:
