@@ -14,9 +14,10 @@ from sklearn.metrics import accuracy_score, average_precision_score, balanced_ac
 from src.evaluation.comparisons import paired_comparisons
 from src.evaluation.delong import delong_test
 from src.evaluation.groups import evaluation_groups, group_metrics
-from src.evaluation.intervals import BootstrapSettings, bootstrap_auc_interval
+from src.evaluation.intervals import BootstrapSettings, bootstrap_auc_interval, roc_band
 from src.evaluation.levels import sample_level_metrics
 from src.evaluation.metrics import equal_error_rate
+from src.evaluation.plots import dataset_plots, roc_bands
 from src.evaluation.reports import plain, results_markdown
 from src.evaluation.videos import ScoredVideo
 
@@ -145,3 +146,21 @@ def test_the_demo_run_reports_ordered_intervals_frame_metrics_and_comparisons(ti
     frame = next(m for m in evaluate["sample_level"] if (m["group"], m["level"]) == ("demo", "frame"))
     assert 0.0 <= frame["auc"] <= 1.0 and frame["n_real"] > demo["classifier"]["n_real"]
     assert {c["scorer"] for c in evaluate["comparisons"] if c["group"] == "demo"} == set(demo) - {evaluate["primary"]}
+
+
+def test_roc_plots_shade_the_bands_of_the_chosen_scorers(tmp_path: Path) -> None:
+    videos = _videos() + _videos(n_real=1, n_fake=2, seed=3)[:1]
+    for v in videos[-1:]:
+        v.dataset = "tiny"  # one real video only: no band possible
+    labels = {s: np.array([v.label for v in videos if v.dataset == "ds"]) for s in ("gmm", "classifier")}
+    scores = {s: np.array([v.scores[s] for v in videos if v.dataset == "ds"]) for s in ("gmm", "classifier")}
+    bands = roc_bands(labels, scores, BOOT)
+    direct = roc_band(labels["gmm"], scores["gmm"], seed=7, n_resamples=500)
+    assert set(bands) == {"gmm", "classifier"} and np.array_equal(bands["gmm"].hi, direct.hi)
+    assert roc_bands({"gmm": np.array([0, 1, 1])}, {"gmm": np.array([0.1, 0.2, 0.3])}, BOOT) == {}
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    dataset_plots(tmp_path / "a", videos, ["gmm", "classifier"])
+    paths = dataset_plots(tmp_path / "b", videos, ["gmm", "classifier"], BOOT, ["gmm"])
+    assert [p.name for p in paths] == ["roc_ds.png", "hist_ds.png", "roc_tiny.png", "hist_tiny.png"]
+    assert (tmp_path / "a/roc_ds.png").read_bytes() != (tmp_path / "b/roc_ds.png").read_bytes()
+    assert (tmp_path / "a/hist_ds.png").read_bytes() == (tmp_path / "b/hist_ds.png").read_bytes()

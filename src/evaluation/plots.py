@@ -39,7 +39,8 @@ def plot_roc(path: Path, title: str, labels: dict[str, np.ndarray], scores: dict
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title)
     confidence = {b.confidence for b in bands.values()}
-    legend_title = f"shaded: {confidence.pop():.0%} bootstrap band" if len(confidence) == 1 else None
+    legend_title = (f"shaded: {confidence.pop():.0%} bootstrap band of {', '.join(bands)}"
+                    if len(confidence) == 1 else None)
     ax.legend(fontsize=7, loc="lower right", title=legend_title, title_fontsize=7)
     _save(fig, path)
 
@@ -80,9 +81,9 @@ def roc_bands(labels: dict[str, np.ndarray], scores: dict[str, np.ndarray],
 
 
 def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str],
-                  bootstrap: BootstrapSettings | None = None) -> list[Path]:
-    """roc_<dataset>.png (with bootstrap bands when `bootstrap` is given) and hist_<dataset>.png per dataset,
-    over the videos each scorer could score."""
+                  bootstrap: BootstrapSettings | None = None, banded: list[str] | None = None) -> list[Path]:
+    """roc_<dataset>.png and hist_<dataset>.png per dataset, over the videos each scorer could score; with
+    `bootstrap`, the ROC shades the bands of the `banded` scorers (default all: more than a few overlap)."""
     paths = []
     for dataset in sorted({v.dataset for v in videos}):
         chosen = [v for v in videos if v.dataset == dataset]
@@ -90,7 +91,9 @@ def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str],
         scores = {s: np.asarray([v.scores[s] for v in chosen if v.scores.get(s) is not None], dtype=np.float64)
                   for s in scorers}
         roc, hist = run_dir / f"roc_{dataset}.png", run_dir / f"hist_{dataset}.png"
-        bands = roc_bands(labels, scores, bootstrap) if bootstrap is not None else None
+        shaded = [s for s in scorers if banded is None or s in banded]
+        bands = (roc_bands({s: labels[s] for s in shaded}, {s: scores[s] for s in shaded}, bootstrap)
+                 if bootstrap is not None else None)
         plot_roc(roc, f"{dataset}: video-level ROC", labels, scores, bands)
         plot_histograms(hist, f"{dataset}: video scores", labels, scores)
         paths += [roc, hist]

@@ -108,7 +108,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     table = results_markdown(f"Results: {cfg.task_name}", metrics, scorers, unscored,
                              calibration_summary(detector.calibration), CLASSIFIER, levels, comparisons, bootstrap)
     write_markdown(ctx.run_dir / "results.md", table)
-    images = dataset_plots(ctx.run_dir, videos, scorers, bootstrap) if ev.plots else []
+    images = dataset_plots(ctx.run_dir, videos, scorers, bootstrap, [primary, CLASSIFIER]) if ev.plots else []
     run = wandb_run(ctx.loggers)
     if run is not None:
         log_to_wandb(run, metrics, videos, scorers, images, levels, comparisons)
