@@ -119,7 +119,11 @@ def test_seeds_repeat_every_grid_point_in_the_multirun_and_the_wandb_spec(tmp_pa
     assert sweep.sweep(["seeds=1,2", "head=gmm", "backbone=efficientnet_lite0", "dry_run=true"]) == 0
 
 
-def test_bad_seeds_are_named() -> None:
+def test_bad_seeds_are_named(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.main(["seeds=[1,x]", "dry_run=true"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: seeds='[1,x]': seeds must be integers, e.g. seeds=[1,2,3]\n"
     spec = sweep.load_sweep("grid")
     with pytest.raises(ValueError, match=r"seeds='\[1,a\]': seeds must be integers"):
         sweep.narrow(spec, ["seeds=[1,a]"])
