@@ -118,6 +118,10 @@ def test_fit_head_and_evaluate_write_every_report(tmp_path):
     types = {k.rsplit("/", 1)[0]: v for row in rows for k, v in row.items() if k.endswith("/_type")}
     assert types["eval/metrics"] == types["eval/video_scores"] == "table-file"
     assert types["eval/sample_level_metrics"] == types["eval/comparisons"] == "table-file"
+    path = next(row["eval/sample_level_metrics/path"] for row in rows if "eval/sample_level_metrics/path" in row)
+    logged_table = json.loads((offline_runs(run_dir)[0] / "files" / path).read_text())
+    frame_row = dict(zip(logged_table["columns"], logged_table["data"][0], strict=True))
+    assert (frame_row["group"], frame_row["scorer"], frame_row["level"]) == ("demo", "classifier", "frame")
     # frame- and pair-level AUCs reach W&B as the same numbers results.json holds
     levels = {(m["level"], m["group"], m["scorer"]): m for m in ev["sample_level"]}
     logged = {k: v for row in rows for k, v in row.items() if k.startswith(("test_frame_auc/", "test_pair_auc/"))}
@@ -125,6 +129,7 @@ def test_fit_head_and_evaluate_write_every_report(tmp_path):
                       if "/" not in g}
     assert set(logged) == {"test_frame_auc/demo/classifier", *(f"test_pair_auc/demo/{h}" for h in fit["fit_seconds"])}
     assert levels[("frame", "demo", "classifier")]["n_real"] == 12 * 8 + 1  # every frame, the 1-frame video too
+    assert frame_row["auc"] == pytest.approx(levels[("frame", "demo", "classifier")]["auc"])
     assert demo["gmm"]["auc_lo"] <= demo["gmm"]["auc"] <= demo["gmm"]["auc_hi"]
     assert f"{demo['classifier']['auc']:.4f} [{demo['classifier']['auc_lo']:.4f}, " in md
     assert {(c["scorer"], c["reference"]) for c in ev["comparisons"]} == {
