@@ -148,3 +148,13 @@ def test_seed_summary_gives_mean_and_sample_std_per_setting_and_scorer(tmp_path:
     assert "| demo | gmm | 0.6000 ± 0.0000 | 1 | 1 |" in text  # one seed: std 0
     assert "demo/swap/raw" not in text  # whole datasets only
     assert text.count("backbone=") == 3  # rows: two scorers of demo, one of demo_tiny
+
+
+def test_cluster_phases_build_face_caches_once_and_stage1_per_seed() -> None:
+    spec, _ = sweep.narrow(sweep.load_sweep("grid"), ["head=gmm,ocsvm", "pair_op=abs", "seeds=[1,2]"])
+    faces, stage1, full = sweep.cluster_phases(spec)
+    assert faces.stages == ("preprocess",) and len(sweep.grid(faces.spec)) == 1  # no backbone, op, head or seed
+    assert stage1.stages == ("train_extractor", "embed")
+    assert len(sweep.grid(stage1.spec)) == len(spec.parameters["backbone"]) * 2  # one per backbone and seed
+    assert "seed=1,2" in stage1.argv((), "wandb_offline") and "seed=1,2" not in " ".join(faces.argv((), "none"))
+    assert len(sweep.grid(full.spec)) == len(spec.parameters["backbone"]) * 2 * 2
