@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -44,7 +43,6 @@ def stable_hash(*parts: Any, length: int = 12) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
-@functools.cache
 def _umask() -> int:
     """The process umask, read without changing it where Linux shows it (os.umask can only set and return)."""
     try:

@@ -19,6 +19,7 @@ def preprocess(overrides: list[str]) -> int:
     check_group_overrides(overrides)
     cfg = compose_config(overrides)
     store = ArtifactStore(cfg.paths.artifact_dir)
+    store.check_usable()
     for data in datasets_in_run(cfg):
         build_face_cache(store, data, cfg.face)
     return 0

@@ -6,6 +6,8 @@ from last.ckpt; the finished artifact holds model.safetensors + model.json (see 
 
 from __future__ import annotations
 
+import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +120,12 @@ def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
 def run(ctx: RunContext) -> dict[str, Any]:
     """Train (or reuse) the extractor artifact for this config; returns val AUC and where it lives."""
     key = extractor_key(ctx.cfg)
-    if ctx.store.is_complete(KIND, key):
-        log.info("reusing extractor %s", ctx.store.path(KIND, key))
-        return {**ctx.store.read_meta(KIND, key), "artifact": key, "reused": True}
-    summary = _train(ctx, key)
+    # the launching process holds the lock; DDP ranks that Lightning starts (LOCAL_RANK set) must not wait on it
+    with ctx.store.lock(KIND, key) if "LOCAL_RANK" not in os.environ else nullcontext():
+        if ctx.store.is_complete(KIND, key):
+            log.info("reusing extractor %s", ctx.store.path(KIND, key))
+            return {**ctx.store.read_meta(KIND, key), "artifact": key, "reused": True}
+        summary = _train(ctx, key)
     if summary is None:
         return {"artifact": key, "exported_by_rank_zero": True}
     return {**summary, "artifact": key, "reused": False}
