@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -110,23 +111,34 @@ def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any]
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)
+    # Ctrl-C reaches the whole process group: the parent alone decides, so a worker never dies mid-task on it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _outcomes(records: list[VideoRecord], cache_root: Path, face_cfg: dict[str, Any], data_cfg: dict[str, Any],
               workers: int) -> Iterator[VideoOutcome]:
-    """Outcomes as videos finish: in this process for workers <= 0, else in a spawned process pool."""
-    args = (str(cache_root), face_cfg, data_cfg)
+    """Outcomes as videos finish: in this process for workers <= 0, else in a spawned process pool.
+
+    On Ctrl-C (or an error) the queued videos are dropped and the workers terminated at once; a video a worker
+    was writing stays a temp folder that the next run removes, so the partial cache resumes cleanly."""
+    task = partial(process_video, cache_root=str(cache_root), face_cfg=face_cfg, data_cfg=data_cfg)
     if workers <= 0:
         for record in records:
-            yield process_video(record, *args)
+            yield task(record)
         return
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker)
+    pool = get_context("spawn").Pool(workers, initializer=_init_worker)
     try:
-        futures = [pool.submit(process_video, record, *args) for record in records]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:  # on Ctrl-C or an error, drop the queued videos instead of finishing them all
-        pool.shutdown(wait=True, cancel_futures=True)
+        yield from pool.imap_unordered(task, records)
+        pool.close()
+    except BaseException:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the teardown
+        try:
+            pool.terminate()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise
+    finally:
+        pool.join()
 
 
 def _stale_temp_video(stale: Path, videos: Path) -> str:
