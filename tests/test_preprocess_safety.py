@@ -118,3 +118,15 @@ def test_a_second_ctrl_c_ends_preprocessing_within_seconds_and_the_cache_resumes
     resumed = build_face_cache(store, cfg.data, in_process)
     assert resumed.summary.ok == 12 and resumed.summary.resumed == len(done) and not partial.exists()
     assert FaceCache(resumed.cache_dir).missing_videos() == []
+
+
+def test_a_broken_link_is_indexed_as_skipped_with_its_reason(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    _clips(root, 1)
+    (root / "real" / "moved.mp4").symlink_to(tmp_path / "elsewhere" / "moved.mp4")
+    built = build_face_cache(ArtifactStore(tmp_path / "store"), data_cfg(root, frames=4), FACE)
+    rows = {row.video_id: row for row in FaceCache(built.cache_dir).read_index()}
+    moved = rows["folder/real/raw/moved"]
+    assert moved.status == "skipped" and moved.reason.startswith("broken link: ")
+    assert str(tmp_path / "elsewhere" / "moved.mp4") in moved.reason
+    assert built.summary.skip_reasons == {"broken link": 1} and built.summary.ok == 1

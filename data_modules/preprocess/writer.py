@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import signal
 import time
@@ -42,8 +43,10 @@ from data_modules.preprocess.shards import (
 from data_modules.preprocess.track import NO_FACE, extract_track
 from data_modules.records import STATUS_OK, STATUS_SKIPPED, IndexRow, VideoRecord
 from data_modules.sources import prepared_frames_of
+from data_modules.sources.common import is_broken_link
 
 SUMMARY_FILE = "summary.json"
+BROKEN_LINK = "broken link"
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,9 @@ def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any]
     if cache.has_video(record.video_id):
         return VideoOutcome(record.video_id, STATUS_OK, num_frames=int(cache.read_record(record.video_id)["num_frames"]),
                             resumed=True)
+    if is_broken_link(Path(record.path)):
+        return VideoOutcome(record.video_id, STATUS_SKIPPED,
+                            reason=f"{BROKEN_LINK}: {record.path} -> {os.readlink(record.path)}")
     frames_per_video, prepared = int(data_cfg["frames_per_video"]), prepared_frames_of(data_cfg)
     # a broken detector or a bad perturbation is a config error for the whole run, not a skip
     detector, perturbation = (None, None) if prepared else (_detector(face_cfg), perturb_settings(face_cfg))
