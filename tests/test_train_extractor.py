@@ -113,3 +113,31 @@ def test_crashed_run_resumes_from_last_ckpt_to_the_uninterrupted_result(tmp_path
     weights = load_file(str(ctx.store.path("extractor", key) / "model.safetensors"))
     assert weights.keys() == full_weights.keys()
     assert all(torch.equal(weights[k], full_weights[k]) for k in weights)
+
+
+class _RunsCode:
+    """Unpickling this creates a folder: the proof that a checkpoint ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (str(self.marker),)
+
+
+def test_resume_never_unpickles_a_checkpoint_even_when_torch_is_told_to(tmp_path, monkeypatch):
+    from data_modules.cli import InputFileError
+
+    ctx = make_ctx(tmp_path, "evil")
+    last = ctx.store.partial_path("extractor", extractor_key(ctx.cfg)) / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    marker = tmp_path / "code_ran"
+    torch.save({"state_dict": {}, "epoch": 0, "global_step": 0, "payload": _RunsCode(marker)}, last)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(InputFileError, match=r"checkpoint .*last.ckpt holds more than weights and was refused .*"
+                                             r"delete it to train stage 1 from the start") as info:
+        run_stage(ctx)
+    assert "\n" not in str(info.value)
+    assert not marker.exists()

@@ -7,6 +7,7 @@ from last.ckpt; the finished artifact holds model.safetensors + model.json (see 
 from __future__ import annotations
 
 import os
+import pickle
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
+from data_modules.cli import InputFileError
 from data_modules.pseudo_fake import PseudoFakeDataModule
 from src.artifacts.extractor import CHECKPOINT_DIR, KIND, LAST
 from src.artifacts.faces import open_face_cache
@@ -101,7 +103,11 @@ def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
     resumed = last.is_file()
     if resumed:
         log.info("resuming stage-1 training from %s", last)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if resumed else None)
+    try:  # weights_only=True even when TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set: a checkpoint never runs code
+        trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if resumed else None, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise InputFileError(f"checkpoint {last} holds more than weights and was refused (unpickling it could run "
+                             f"code): {str(err).splitlines()[0]}; delete it to train stage 1 from the start") from err
     if not trainer.is_global_zero:
         trainer.strategy.barrier()  # wait until rank zero has exported
         return None
