@@ -104,7 +104,8 @@ def test_crashed_run_resumes_from_last_ckpt_to_the_uninterrupted_result(tmp_path
         patch.setattr(stage, "_preview_callbacks", lambda: [Crash(crash_at)])
         with pytest.raises(RuntimeError, match="simulated crash"):
             run_stage(ctx)
-    assert (ctx.store.partial_path("extractor", key) / "checkpoints" / "last.ckpt").is_file()
+    last = ctx.store.partial_path("extractor", key) / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == crash_at - 1  # the latest epoch
     assert not ctx.store.is_complete("extractor", key)
 
     resumed = run_stage(make_ctx(tmp_path / "b", "resume", extra=extra))

@@ -46,9 +46,30 @@ def build_datamodule(ctx: RunContext, data_config: dict[str, Any]) -> PseudoFake
     )
 
 
+class EveryEpochLast(ModelCheckpoint):
+    """Top-k by the monitor, and last.ckpt after every validation: Lightning 2.6 writes last.ckpt only with a
+    top-k save, so a run killed after an epoch that did not improve would resume from an older one."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Lightning's saves, then last.ckpt when it made none (the file's state includes the new top k)."""
+        due = not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(trainer)
+        super().on_train_epoch_end(trainer, pl_module)
+        self._save_last_if_missing(trainer, due)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """As on_train_epoch_end, for runs that save after validation (val_check_interval < 1 and such)."""
+        due = not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(trainer)
+        super().on_validation_end(trainer, pl_module)
+        self._save_last_if_missing(trainer, due)
+
+    def _save_last_if_missing(self, trainer: pl.Trainer, due: bool) -> None:
+        if due and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
 def checkpoint_callback(work_dir: Path, top_k: int) -> ModelCheckpoint:
-    """Top-k checkpoints by val/auc plus last.ckpt, in the artifact's work directory."""
-    return ModelCheckpoint(dirpath=work_dir / CHECKPOINT_DIR, filename="epoch{epoch:03d}-auc{val/auc:.4f}",
+    """Top-k checkpoints by val/auc plus last.ckpt after every epoch, in the artifact's work directory."""
+    return EveryEpochLast(dirpath=work_dir / CHECKPOINT_DIR, filename="epoch{epoch:03d}-auc{val/auc:.4f}",
                            monitor="val/auc", mode="max", save_top_k=top_k, save_last=True,
                            auto_insert_metric_name=False)
 
