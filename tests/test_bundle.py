@@ -220,7 +220,7 @@ def test_a_copied_bundle_scores_with_the_run_store_and_configs_out_of_reach(tiny
     finally:
         hidden.rename(tiny_run.parent)
     assert done.returncode == 0, done.stderr[-2000:]
-    saved = json.loads((tmp_path / "elsewhere" / "scores" / "suspect.json").read_text())
+    saved = json.loads((tmp_path / "elsewhere" / "scores" / "suspect.mp4.json").read_text())
     assert saved["bundle"] == open_bundle(tiny_bundle).bundle_id and saved["frames_used"] > 0
     assert saved["decisions"] == expected["decisions"]
     assert saved["scores"] == pytest.approx(expected["scores"], abs=1e-6)
