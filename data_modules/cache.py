@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from data_modules.io import atomic_save_npz, atomic_write_bytes, atomic_write_json, load_npz
-from data_modules.records import INDEX_FIELDS, IndexRow, VideoRecord, select_rows
+from data_modules.records import INDEX_FIELDS, STATUS_OK, IndexRow, VideoRecord, select_rows
 
 NUM_LANDMARKS = 68
 IMAGE_FORMATS = ("png", "jpg", "npy")
@@ -105,8 +105,19 @@ class FaceCache:
         return self.root / "videos" / video_relpath(video_id)
 
     def has_video(self, video_id: str) -> bool:
-        """True when the video was fully written."""
-        return (self.video_dir(video_id) / "record.json").is_file()
+        """True when the video is whole: its record, its arrays and as many crop files as the record says
+        (a folder someone deleted or emptied is rebuilt, not trusted)."""
+        folder = self.video_dir(video_id)
+        try:
+            num_frames = int(json.loads((folder / "record.json").read_text())["num_frames"])
+            crops = sum(1 for _ in (folder / "frames").iterdir())
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return (folder / "faces.npz").is_file() and crops == num_frames
+
+    def missing_videos(self) -> list[str]:
+        """Ids of the index's `ok` videos that are not whole on disk."""
+        return [row.video_id for row in self.read_index() if row.status == STATUS_OK and not self.has_video(row.video_id)]
 
     def write_video(self, record: VideoRecord, track: FaceTrack, image_format: str = "png",
                     jpeg_quality: int = 95) -> None:
@@ -160,7 +171,8 @@ class FaceCache:
                               "preprocess") from None
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise OSError(f"cannot read cached crop {path}; delete {path.parent.parent} and rerun preprocess")
+            raise OSError(f"cannot read cached crop {path}; delete {path.parent.parent} and rerun preprocess "
+                          f"(python -m src.preprocess, or src.run, with the same config): it rebuilds that video")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
     def write_index(self, rows: list[IndexRow]) -> None:

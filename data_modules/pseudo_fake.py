@@ -277,8 +277,18 @@ class PseudoFakeDataModule(pl.LightningDataModule):
         """pairs_per_batch frames per batch -> 2 * pairs_per_batch images; order reshuffled per epoch."""
         assert self.train_set is not None, "call setup() first"
         size = len(self.train_set)
-        return self._loader(self.train_set, self.pairs_per_batch, EpochShuffleSampler(size, self.seed),
-                            drop_last=size >= self.pairs_per_batch)
+        sampler = EpochShuffleSampler(size, self.seed)
+        sampler.set_epoch(self._coming_epoch())
+        return self._loader(self.train_set, self.pairs_per_batch, sampler, drop_last=size >= self.pairs_per_batch)
+
+    def _coming_epoch(self) -> int:
+        """The epoch the trainer runs next (its restored one when resuming; 0 without a trainer).
+
+        Lightning makes the first epoch's loader iterator before it calls set_epoch; loader workers fetch
+        their first keys right then, so a resumed run would replay epoch 0's keys unless the sampler already
+        starts at the restored epoch."""
+        trainer = getattr(self, "trainer", None)
+        return int(trainer.fit_loop.epoch_progress.current.processed) if trainer is not None else 0
 
     def val_dataloader(self) -> DataLoader:
         """The fixed validation set in 2 * pairs_per_batch image batches, in file order."""

@@ -6,6 +6,9 @@ and of every test_data entry, exactly as the `preprocess` stage of src.run does.
 
 from __future__ import annotations
 
+import signal
+import sys
+
 from data_modules.cli import run_main
 from src.artifacts.faces import build_face_cache
 from src.artifacts.store import ArtifactStore
@@ -19,8 +22,15 @@ def preprocess(overrides: list[str]) -> int:
     check_group_overrides(overrides)
     cfg = compose_config(overrides)
     store = ArtifactStore(cfg.paths.artifact_dir)
-    for data in datasets_in_run(cfg):
-        build_face_cache(store, data, cfg.face)
+    store.check_usable()
+    try:
+        for data in datasets_in_run(cfg):
+            build_face_cache(store, data, cfg.face)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # already stopping: a further Ctrl-C changes nothing
+        sys.stderr.write(f"interrupted: the videos cached so far are kept under {store.root}; rerun the same "
+                         "command to resume\n")
+        return 130
     return 0
 
 

@@ -28,6 +28,8 @@ def run_stages(cfg: DictConfig) -> dict[str, Any]:
     Loggers and W&B are always closed, also when a stage raises.
     """
     check_stages(list(cfg.stages))
+    store = ArtifactStore(cfg.paths.artifact_dir)
+    store.check_usable()  # a read-only or full store fails now, not after a stage's work
     import pytorch_lightning as pl  # heavy: imported only once a run really starts
 
     from src.utils.loggers import build_loggers, close_loggers
@@ -42,7 +44,7 @@ def run_stages(cfg: DictConfig) -> dict[str, Any]:
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     results: dict[str, Any] = {"task_name": cfg.task_name, "seed": cfg.seed, "stages": {}}
     loggers = build_loggers(cfg, run_dir)
-    ctx = RunContext(cfg=cfg, run_dir=run_dir, store=ArtifactStore(cfg.paths.artifact_dir), loggers=loggers,
+    ctx = RunContext(cfg=cfg, run_dir=run_dir, store=store, loggers=loggers,
                      results=results["stages"])
     try:
         for name in cfg.stages:

@@ -8,6 +8,7 @@ and saliency PNGs. An image file is a still image (classifier and saliency only)
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ log = get_logger(__name__)
 
 USAGE = ("usage: python -m src.score video=<file or folder> run=<run dir> | bundle=<bundle dir> [backend=onnx|torch] "
          "[fpr=0.05] [timeline=true] [saliency=true] [out=<dir>] [frames=N]")
+MAX_STATUS = 100  # exit statuses stop at 255; past 100 failed videos the count is in the message
 BUNDLE_SCORES = Path("scores")  # default out= for a bundle: a bundle folder holds only its manifest's files
 
 
@@ -97,32 +99,61 @@ def plot_saliency(result: VideoResult, path: Path) -> None:
                     f"{Path(result.video).name}: Grad-CAM++ of the classifier's P(fake)")
 
 
+def result_name(media: Path) -> str:
+    """The file-name base of a video's results: its whole name, so x.mp4 and x.avi never share x.json."""
+    return media.name
+
+
+def failed_result(video: Path, args: ScoreArgs, err: Exception) -> dict[str, Any]:
+    """The JSON of a video that could not be scored: no scores, and why."""
+    return {"video": str(video), "run": str(args.run or args.bundle), "fpr": args.fpr, "frames_sampled": 0,
+            "frames_used": 0, "frames_skipped": [], "scores": {}, "decisions": {}, "failed": True,
+            "reason": f"{type(err).__name__}: {err}"}
+
+
+def score_one(detector: Detector, video: Path, args: ScoreArgs) -> dict[str, Any]:
+    """Score one video; write <out>/<name>.json and its PNG files."""
+    out_dir, name = args.out_dir, result_name(video)
+    scored = detector.score_file(video, args.fpr, args.frames, args.saliency)
+    result = scored.to_json()
+    atomic_write_json(out_dir / f"{name}.json", result)
+    if args.timeline and result.get("timeline"):
+        plot_timeline(result, out_dir / f"{name}.timeline.png")
+    if scored.saliency:
+        plot_saliency(scored, out_dir / f"{name}.saliency.png")
+    return result
+
+
 def score_videos(args: ScoreArgs) -> list[dict[str, Any]]:
-    """Score every video (or image) under args.video; write <out>/<name>.json (and .png files) per video."""
+    """Score every video (or image) under args.video, each on its own: one that fails gets a JSON with
+    `failed: true` and a `reason`, and the rest go on."""
     videos = find_media(args.video)
     detector = args.detector()
     detector.thresholds(args.fpr)  # a bad fpr fails before any work
-    out_dir = args.out_dir
     results = []
     for video in videos:
-        scored = detector.score_file(video, args.fpr, args.frames, args.saliency)
-        result = scored.to_json()
-        atomic_write_json(out_dir / f"{video.stem}.json", result)
-        if args.timeline and result.get("timeline"):
-            plot_timeline(result, out_dir / f"{video.stem}_timeline.png")
-        if scored.saliency:
-            plot_saliency(scored, out_dir / f"{video.stem}_saliency.png")
-        verdict = ", ".join(f"{k}={v:.3f}" for k, v in result["scores"].items() if v is not None)
-        log.info("%s: %d frames used, %d skipped; %s", video.name, result["frames_used"],
-                 len(result["frames_skipped"]), verdict or result["reason"])
+        try:
+            result = score_one(detector, video, args)
+        except Exception as err:  # one bad file must not stop a folder; its JSON says why
+            log.warning("%s: could not score (%s: %s)", video, type(err).__name__, err)
+            result = failed_result(video, args, err)
+            atomic_write_json(args.out_dir / f"{result_name(video)}.json", result)
+        else:
+            verdict = ", ".join(f"{k}={v:.3f}" for k, v in result["scores"].items() if v is not None)
+            log.info("%s: %d frames used, %d skipped; %s", video.name, result["frames_used"],
+                     len(result["frames_skipped"]), verdict or result["reason"])
         results.append(result)
     return results
 
 
 def score(argv: list[str]) -> int:
-    """Parse `key=value` arguments and score."""
-    score_videos(parse_args(ScoreArgs, argv, USAGE))
-    return 0
+    """Parse `key=value` arguments and score; the exit status is the number of videos that failed (at most 100)."""
+    results = score_videos(parse_args(ScoreArgs, argv, USAGE))
+    failed = [r for r in results if r.get("failed")]
+    if failed:
+        sys.stderr.write(f"error: {len(failed)} of {len(results)} videos could not be scored (their JSON says why): "
+                         + "; ".join(f"{Path(r['video']).name}: {r['reason']}" for r in failed) + "\n")
+    return min(len(failed), MAX_STATUS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -128,8 +128,8 @@ def test_a_still_image_gets_the_classifier_and_says_why_not_the_heads(tiny_bundl
     assert result.scores["classifier"] == pytest.approx(detector.score_image(frame).scores["classifier"], abs=1e-6)
     # through src.score: an image file is a still, its JSON says why the heads did not score
     (saved,) = score_videos(ScoreArgs(video=image, bundle=tiny_bundle, out=tmp_path / "out", saliency=True))
-    assert saved["reason"] == STILL_IMAGE and "two frames" in json.loads((tmp_path / "out" / "still.json").read_text())["reason"]
-    assert (tmp_path / "out" / "still_saliency.png").stat().st_size > 5_000
+    assert saved["reason"] == STILL_IMAGE and "two frames" in json.loads((tmp_path / "out" / "still.png.json").read_text())["reason"]
+    assert (tmp_path / "out" / "still.png.saliency.png").stat().st_size > 5_000
 
 
 def test_score_frames_returns_saliency_maps_of_the_most_suspicious_frames(tiny_bundle, tiny_run, tmp_path) -> None:
@@ -147,7 +147,7 @@ def test_score_frames_returns_saliency_maps_of_the_most_suspicious_frames(tiny_b
     assert result.scores == pytest.approx(detector.score_video(video).scores, abs=1e-5)
     (saved,) = score_videos(ScoreArgs(video=video, bundle=tiny_bundle, out=tmp_path, saliency=True, timeline=True))
     assert saved["saliency_frames"] == top
-    assert (tmp_path / f"{video.stem}_saliency.png").stat().st_size > 10_000
+    assert (tmp_path / f"{video.name}.saliency.png").stat().st_size > 10_000
 
 
 def test_flipping_one_byte_of_any_file_fails_loading_and_names_it(tiny_bundle, tmp_path) -> None:
@@ -220,7 +220,7 @@ def test_a_copied_bundle_scores_with_the_run_store_and_configs_out_of_reach(tiny
     finally:
         hidden.rename(tiny_run.parent)
     assert done.returncode == 0, done.stderr[-2000:]
-    saved = json.loads((tmp_path / "elsewhere" / "scores" / "suspect.json").read_text())
+    saved = json.loads((tmp_path / "elsewhere" / "scores" / "suspect.mp4.json").read_text())
     assert saved["bundle"] == open_bundle(tiny_bundle).bundle_id and saved["frames_used"] > 0
     assert saved["decisions"] == expected["decisions"]
     assert saved["scores"] == pytest.approx(expected["scores"], abs=1e-6)

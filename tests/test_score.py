@@ -59,7 +59,7 @@ def test_scoring_videos_matches_the_evaluation_and_decides_at_the_calibrated_fpr
     by_name = {Path(r["video"]).stem: r for r in results}
     for rel in chosen:
         result = by_name[Path(rel).stem]
-        saved = json.loads((out / f"{Path(rel).stem}.json").read_text())
+        saved = json.loads((out / f"{Path(rel).name}.json").read_text())
         assert saved["scores"] == pytest.approx(result["scores"])
         assert set(result["scores"]) == set(scorers) and all(v is not None for v in result["scores"].values())
         assert result["frames_used"] + len(result["frames_skipped"]) == result["frames_sampled"] == 8
@@ -76,7 +76,7 @@ def test_scoring_videos_matches_the_evaluation_and_decides_at_the_calibrated_fpr
         stored = detector.score_video(dataclasses.replace(video, video_id=Path(rel).stem))
         for head in settings["heads"]:
             assert result["scores"][head] == pytest.approx(stored.scores[head], rel=0.02)
-        assert (out / f"{Path(rel).stem}_timeline.png").stat().st_size > 5_000
+        assert (out / f"{Path(rel).name}.timeline.png").stat().st_size > 5_000
 
 
 def test_a_video_without_faces_reports_every_frame_skipped(run_dir, tmp_path) -> None:
@@ -109,3 +109,27 @@ def test_bad_arguments_are_named(run_dir, tmp_path, capsys) -> None:
         main(["video=a.mp4", f"run={run_dir}", "speed=fast"])
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_info.value.code == 2 and len(err) == 1 and err[0].startswith("error: unknown argument 'speed=fast'")
+
+
+def test_a_folder_scores_past_a_bad_file_and_same_stem_files_keep_their_own_results(run_dir, tmp_path, capsys) -> None:
+    media = run_dir.parent / "artifacts" / "demo_media_tiny"
+    splits = json.loads((media / "splits.json").read_text())
+    fake = next(p for p, s in splits.items() if p.startswith("fake/") and s == "test")
+    real = next(p for p, s in splits.items() if p.startswith("real/") and s == "test")
+    folder, out = tmp_path / "suspects", tmp_path / "out"
+    folder.mkdir()
+    (folder / "a_broken.mp4").write_bytes(b"not a video at all" * 100)  # sorts first: the rest must still go on
+    (folder / "x.mp4").symlink_to(media / real)
+    (folder / "x.avi").symlink_to(media / fake)  # same stem, other content
+    with pytest.raises(SystemExit) as exit_info:
+        main([f"video={folder}", f"run={run_dir}", f"out={out}", "timeline=true"])
+    assert exit_info.value.code == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "1 of 3 videos" in err[0] and "a_broken.mp4" in err[0]
+    broken = json.loads((out / "a_broken.mp4.json").read_text())
+    assert broken["failed"] is True and broken["reason"] and broken["scores"] == {}
+    x_mp4, x_avi = (json.loads((out / f"x.{ext}.json").read_text()) for ext in ("mp4", "avi"))
+    assert Path(x_mp4["video"]).name == "x.mp4" and Path(x_avi["video"]).name == "x.avi"
+    assert x_mp4["scores"]["classifier"] != x_avi["scores"]["classifier"]
+    assert (out / "x.mp4.timeline.png").is_file() and (out / "x.avi.timeline.png").is_file()
+    assert not (out / "x.json").exists()

@@ -25,14 +25,14 @@ from tests.wandb_records import history_rows, logged_values, offline_runs
 VIDEOS = {"v0": "train", "v1": "train", "v2": "train", "v3": "val"}
 
 
-def make_ctx(tmp_path: Path, name: str, logger: str = "none") -> RunContext:
+def make_ctx(tmp_path: Path, name: str, logger: str = "none", extra: list[str] | None = None) -> RunContext:
     """A tiny stage-1 config over a 4-video astronaut face cache written into the store."""
     cfg = compose_config([
         "stages=[train_extractor]", "trainer=cpu", f"logger={logger}", f"paths.artifact_dir={tmp_path}/artifacts",
         "backbone.name=test_efficientnet", "backbone.pretrained=false", "backbone.image_size=64",
         "extractor.epochs=2", "extractor.pairs_per_batch=4", "extractor.num_workers=0", "extractor.val_size=16",
         "extractor.top_k=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false",
-        "trainer.log_every_n_steps=1",
+        "trainer.log_every_n_steps=1", *(extra or []),
     ], output_dir=tmp_path / name)
     store = ArtifactStore(cfg.paths.artifact_dir)
     key = face_cache_key(cfg.data, cfg.face)
@@ -81,29 +81,64 @@ def test_stage_trains_exports_logs_and_is_reused(tmp_path):
 
 
 class Crash(pl.Callback):
-    """Simulates a killed job at the start of the second epoch (after epoch 0's last.ckpt was written)."""
+    """Simulates a killed job at the start of epoch `at` (after epoch at-1's last.ckpt was written)."""
+
+    def __init__(self, at: int = 1) -> None:
+        self.at = at
 
     def on_train_epoch_start(self, trainer, module):
-        if trainer.current_epoch == 1:
+        if trainer.current_epoch == self.at:
             raise RuntimeError("simulated crash")
 
 
-def test_crashed_run_resumes_from_last_ckpt_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    full = run_stage(make_ctx(tmp_path / "a", "full"))
+@pytest.mark.parametrize(("workers", "epochs", "crash_at"), [(0, 2, 1), (2, 3, 2)])
+def test_crashed_run_resumes_from_last_ckpt_to_the_uninterrupted_result(tmp_path, monkeypatch, workers, epochs,
+                                                                          crash_at):
+    extra = [f"extractor.num_workers={workers}", f"extractor.epochs={epochs}"]
+    full = run_stage(make_ctx(tmp_path / "a", "full", extra=extra))
     full_weights = load_file(str(tmp_path / "a" / "artifacts" / "extractor" / full["artifact"] / "model.safetensors"))
 
-    ctx = make_ctx(tmp_path / "b", "crash")
+    ctx = make_ctx(tmp_path / "b", "crash", extra=extra)
     key = extractor_key(ctx.cfg)
     with monkeypatch.context() as patch:
-        patch.setattr(stage, "_preview_callbacks", lambda: [Crash()])
+        patch.setattr(stage, "_preview_callbacks", lambda: [Crash(crash_at)])
         with pytest.raises(RuntimeError, match="simulated crash"):
             run_stage(ctx)
-    assert (ctx.store.partial_path("extractor", key) / "checkpoints" / "last.ckpt").is_file()
+    last = ctx.store.partial_path("extractor", key) / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == crash_at - 1  # the latest epoch
     assert not ctx.store.is_complete("extractor", key)
 
-    resumed = run_stage(make_ctx(tmp_path / "b", "resume"))
+    resumed = run_stage(make_ctx(tmp_path / "b", "resume", extra=extra))
     assert resumed["resumed"] is True and resumed["global_step"] == full["global_step"]
     assert resumed["val_auc"] == full["val_auc"] and resumed["val_auc_last"] == full["val_auc_last"]
     weights = load_file(str(ctx.store.path("extractor", key) / "model.safetensors"))
     assert weights.keys() == full_weights.keys()
     assert all(torch.equal(weights[k], full_weights[k]) for k in weights)
+
+
+class _RunsCode:
+    """Unpickling this creates a folder: the proof that a checkpoint ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (str(self.marker),)
+
+
+def test_resume_never_unpickles_a_checkpoint_even_when_torch_is_told_to(tmp_path, monkeypatch):
+    from data_modules.cli import InputFileError
+
+    ctx = make_ctx(tmp_path, "evil")
+    last = ctx.store.partial_path("extractor", extractor_key(ctx.cfg)) / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    marker = tmp_path / "code_ran"
+    torch.save({"state_dict": {}, "epoch": 0, "global_step": 0, "payload": _RunsCode(marker)}, last)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(InputFileError, match=r"checkpoint .*last.ckpt holds more than weights and was refused .*"
+                                             r"delete it to train stage 1 from the start") as info:
+        run_stage(ctx)
+    assert "\n" not in str(info.value)
+    assert not marker.exists()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,10 @@ from data_modules.preprocess.shards import (
 from data_modules.preprocess.track import NO_FACE, extract_track
 from data_modules.records import STATUS_OK, STATUS_SKIPPED, IndexRow, VideoRecord
 from data_modules.sources import prepared_frames_of
+from data_modules.sources.common import is_broken_link
 
 SUMMARY_FILE = "summary.json"
+BROKEN_LINK = "broken link"
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,9 @@ def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any]
     if cache.has_video(record.video_id):
         return VideoOutcome(record.video_id, STATUS_OK, num_frames=int(cache.read_record(record.video_id)["num_frames"]),
                             resumed=True)
+    if is_broken_link(Path(record.path)):
+        return VideoOutcome(record.video_id, STATUS_SKIPPED,
+                            reason=f"{BROKEN_LINK}: {record.path} -> {os.readlink(record.path)}")
     frames_per_video, prepared = int(data_cfg["frames_per_video"]), prepared_frames_of(data_cfg)
     # a broken detector or a bad perturbation is a config error for the whole run, not a skip
     detector, perturbation = (None, None) if prepared else (_detector(face_cfg), perturb_settings(face_cfg))
@@ -110,23 +117,34 @@ def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any]
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)
+    # Ctrl-C reaches the whole process group: the parent alone decides, so a worker never dies mid-task on it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _outcomes(records: list[VideoRecord], cache_root: Path, face_cfg: dict[str, Any], data_cfg: dict[str, Any],
               workers: int) -> Iterator[VideoOutcome]:
-    """Outcomes as videos finish: in this process for workers <= 0, else in a spawned process pool."""
-    args = (str(cache_root), face_cfg, data_cfg)
+    """Outcomes as videos finish: in this process for workers <= 0, else in a spawned process pool.
+
+    On Ctrl-C (or an error) the queued videos are dropped and the workers terminated at once; a video a worker
+    was writing stays a temp folder that the next run removes, so the partial cache resumes cleanly."""
+    task = partial(process_video, cache_root=str(cache_root), face_cfg=face_cfg, data_cfg=data_cfg)
     if workers <= 0:
         for record in records:
-            yield process_video(record, *args)
+            yield task(record)
         return
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker)
+    pool = get_context("spawn").Pool(workers, initializer=_init_worker)
     try:
-        futures = [pool.submit(process_video, record, *args) for record in records]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:  # on Ctrl-C or an error, drop the queued videos instead of finishing them all
-        pool.shutdown(wait=True, cancel_futures=True)
+        yield from pool.imap_unordered(task, records)
+        pool.close()
+    except BaseException:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the teardown
+        try:
+            pool.terminate()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise
+    finally:
+        pool.join()
 
 
 def _stale_temp_video(stale: Path, videos: Path) -> str:

@@ -14,6 +14,7 @@ from data_modules.sources.common import (
     DatasetLayoutError,
     dataset_root,
     empty_dataset_error,
+    entry_path,
     hash_split,
     is_video_file,
     make_record,
@@ -39,6 +40,7 @@ def read_test_list(path: Path) -> dict[str, int]:
         parts = line.split()
         if len(parts) != 2 or parts[0] not in ("0", "1"):
             raise DatasetLayoutError(f"{path}:{number}: expected '<0|1> <folder>/<file>.mp4', got '{line}'")
+        entry_path(path.parent, parts[1], path)
         listed[parts[1]] = 1 - int(parts[0])
     return listed
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from omegaconf import DictConfig
@@ -17,6 +19,7 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", "
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 SPLITS = ("train", "val", "test")
 RAW = "raw"
+_DRIVE = re.compile(r"^[A-Za-z]:/")
 
 
 class DatasetLayoutError(ValueError):
@@ -46,14 +49,40 @@ def dataset_root(data_cfg: DictConfig | Mapping[str, Any], layout: str) -> Path:
     return root
 
 
+def entry_path(root: Path, entry: object, source: Path) -> Path:
+    """root / entry for a path that a list or metadata file names, or a DatasetLayoutError naming the entry
+    when it would leave the root (absolute, or climbing out with '..')."""
+    text = str(entry).replace("\\", "/")
+    if not text or text.startswith("/") or _DRIVE.match(text) or ".." in PurePosixPath(text).parts:
+        raise DatasetLayoutError(f"{source}: entry '{entry}' is not a path inside {root}; list files name "
+                                 "videos relative to the dataset root, without '..': fix that entry")
+    return root / text
+
+
+def read_json_object(path: Path, shape: str) -> dict:
+    """A JSON file whose top level must be an object, or a one-line DatasetLayoutError giving the shape."""
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetLayoutError(f"{path} is not valid JSON ({err}); expected {shape}") from None
+    if not isinstance(value, dict):
+        raise DatasetLayoutError(f"{path} holds a JSON {type(value).__name__}; expected {shape}")
+    return value
+
+
 def empty_dataset_error(root: Path, name: str, layout: str) -> DatasetLayoutError:
     """The error for a dataset folder in which the adapter found no video at all."""
     return DatasetLayoutError(f"no videos found for dataset '{name}' in {root}; expected layout:\n{layout}")
 
 
 def is_video_file(path: Path) -> bool:
-    """A regular file with a video extension."""
-    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+    """A regular file with a video extension, or a broken link with one (skipped later with its reason)."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS and (path.is_file() or is_broken_link(path))
+
+
+def is_broken_link(path: Path) -> bool:
+    """A symbolic link whose target is gone: listed like a video so that it is counted, not silently lost."""
+    return path.is_symlink() and not path.exists()
 
 
 def is_frame_folder(path: Path) -> bool:

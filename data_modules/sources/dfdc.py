@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,11 @@ from data_modules.sources.common import (
     DatasetLayoutError,
     dataset_root,
     empty_dataset_error,
+    entry_path,
     hash_split,
     make_record,
     options_of,
+    read_json_object,
     video_name,
 )
 
@@ -30,19 +31,26 @@ LAYOUT = """DFDC (data.options.preview=false):
 DFDC-Preview (data.options.preview=true):
   <root>/dataset.json   {"<relative path>": {"label": "fake"|"real", "set": "train"|"test"}, ...}
   <root>/<relative path> (method_A/..., method_B/..., original_videos/...)"""
+METADATA_SHAPE = '{"x.mp4": {"label": "FAKE"|"REAL", "split": "train", "original": "y.mp4"}, ...}'
+PREVIEW_SHAPE = '{"<relative path>": {"label": "fake"|"real", "set": "train"|"test"}, ...}'
 
 
-def _load_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetLayoutError(f"{path} is not valid JSON: {err}") from err
+def _entries(path: Path, shape: str) -> list[tuple[str, dict]]:
+    """(file name, its object) per key of a metadata JSON, sorted, each value checked to be an object."""
+    entries = sorted(read_json_object(path, shape).items())
+    for key, meta in entries:
+        if not isinstance(meta, dict):
+            raise DatasetLayoutError(f"{path}: entry '{key}' holds a {type(meta).__name__}, not an object; "
+                                     f"expected {shape}")
+    return entries
 
 
-def _beside(folder: Path, filename: str) -> Path:
-    """A video next to its index file, or in a videos/ folder beside it."""
+def _beside(index: Path, filename: str) -> Path:
+    """A video next to its index file, or in a videos/ folder beside it (never outside that folder)."""
+    folder = index.parent
+    beside = entry_path(folder, filename, index)
     nested = folder / "videos" / filename
-    return nested if not (folder / filename).exists() and nested.exists() else folder / filename
+    return nested if not beside.exists() and nested.exists() else beside
 
 
 def _label_csv_records(name: str, path: Path) -> list[VideoRecord]:
@@ -51,18 +59,18 @@ def _label_csv_records(name: str, path: Path) -> list[VideoRecord]:
     if rows and not {"filename", "label"} <= set(rows[0]):
         raise DatasetLayoutError(f"{path} needs the columns filename,label; has {', '.join(rows[0])}")
     return [make_record(name, "fake" if int(float(r["label"])) == 1 else REAL_MANIPULATION, RAW,
-                        Path(r["filename"]).stem, _beside(path.parent, r["filename"]), "test") for r in rows]
+                        Path(r["filename"]).stem, _beside(path, r["filename"]), "test") for r in rows]
 
 
 def _metadata_records(name: str, path: Path, val_fraction: float) -> list[VideoRecord]:
     records = []
-    for filename, meta in sorted(_load_json(path).items()):
+    for filename, meta in _entries(path, METADATA_SHAPE):
         fake = str(meta.get("label", "")).upper() == "FAKE"
         split = meta.get("split", "train")
         split = split if split in SPLITS and split != "train" else hash_split(Path(filename).stem, val_fraction)
         source = Path(meta.get("original") or "").stem if fake else Path(filename).stem
         records.append(make_record(name, "fake" if fake else REAL_MANIPULATION, RAW, Path(filename).stem,
-                                   _beside(path.parent, filename), split, source_id=source))
+                                   _beside(path, filename), split, source_id=source))
     return records
 
 
@@ -71,12 +79,12 @@ def _preview_records(name: str, root: Path, val_fraction: float) -> list[VideoRe
     if not path.is_file():
         raise DatasetLayoutError(f"DFDC-Preview index {path} is missing. Layout:\n{LAYOUT}")
     records = []
-    for relative, meta in sorted(_load_json(path).items()):
+    for relative, meta in _entries(path, PREVIEW_SHAPE):
         fake = str(meta.get("label", "")).lower() == "fake"
         vid = video_name(relative)
         split = "test" if meta.get("set") == "test" else hash_split(vid, val_fraction)
         manipulation = Path(relative).parts[0] if fake else REAL_MANIPULATION
-        records.append(make_record(name, manipulation, RAW, vid, root / relative, split,
+        records.append(make_record(name, manipulation, RAW, vid, entry_path(root, relative, path), split,
                                    target_id=str(meta.get("target_id", ""))))
     return records
 

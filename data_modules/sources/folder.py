@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,10 +16,13 @@ from data_modules.sources.common import (
     DatasetLayoutError,
     dataset_root,
     empty_dataset_error,
+    entry_path,
     hash_split,
+    is_video_file,
     make_record,
     media_in,
     options_of,
+    read_json_object,
 )
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ LAYOUT = """<root>/real/<name>.mp4 or <root>/real/<name>/<frames>.png ...       
 <root>/fake/<method>/<name>.mp4 or <root>/fake/<method>/<name>/ ...      fakes (test unless splits.json says)
 <root>/splits.json   optional: {"real/<name>.mp4": "train|val|test", ...}; without it reals are split by a
                      stable hash of the name (data.options.val_fraction, test_fraction)"""
+
+SPLITS_SHAPE = '{"real/<name>.mp4": "train|val|test", ...}'
 
 
 def _items(folder: Path) -> list[Path]:
@@ -45,11 +49,10 @@ def read_splits(root: Path) -> dict[str, str]:
     path = root / "splits.json"
     if not path.is_file():
         return {}
-    try:
-        splits = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetLayoutError(f"{path} is not valid JSON: {err}") from err
-    bad = {k: v for k, v in splits.items() if v not in SPLITS}
+    splits = read_json_object(path, SPLITS_SHAPE)
+    for key in splits:
+        entry_path(root, key, path)
+    bad = {k: v for k, v in splits.items() if not isinstance(v, str) or v not in SPLITS}
     if bad:
         raise DatasetLayoutError(f"{path}: splits must be one of {SPLITS}; got {bad}")
     missing = [k for k in splits if not (root / k).exists()]
@@ -73,7 +76,7 @@ def list_records(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:
             continue
         for path in _items(folder):
             relative = path.relative_to(root).as_posix()
-            name = path.stem if path.is_file() else path.name
+            name = path.stem if is_video_file(path) else path.name
             default = hash_split(name, val_fraction, test_fraction) if manipulation == REAL_MANIPULATION else "test"
             records.append(make_record(data_cfg["name"], manipulation, RAW, name, path, splits.get(relative, default)))
     if not records:

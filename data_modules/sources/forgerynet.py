@@ -14,6 +14,7 @@ from data_modules.sources.common import (
     DatasetLayoutError,
     dataset_root,
     empty_dataset_error,
+    entry_path,
     hash_split,
     make_record,
     options_of,
@@ -53,7 +54,8 @@ def list_records(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:
         for relative, label, kind in _parse_list(list_path):
             manipulation = REAL_MANIPULATION if label == 0 else f"type{kind}" if kind and kind != "0" else "fake"
             name = video_name(relative)
-            records.append(make_record(data_cfg["name"], manipulation, RAW, name, root / part / "video" / relative,
+            path = entry_path(root / part / "video", relative, list_path)
+            records.append(make_record(data_cfg["name"], manipulation, RAW, name, path,
                                        split if split == "test" else hash_split(name, val_fraction)))
     if not records:
         raise empty_dataset_error(root, data_cfg["name"], LAYOUT)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from data_modules.preprocess.writer import (
 )
 from data_modules.sources import list_videos, prepared_frames_of
 from src.artifacts.keys import face_cache_key
-from src.artifacts.store import ArtifactStore
+from src.artifacts.store import COMPLETE_MARKER, ArtifactStore
 
 log = logging.getLogger(__name__)
 KIND = "faces"
@@ -45,30 +47,61 @@ def build_face_cache(store: ArtifactStore, data_cfg: DictConfig | Mapping[str, A
     """Build (or resume, or reuse) the face cache of one dataset with one detector configuration.
 
     With `face.shard=i face.num_shards=n` only shard i's videos are cached and recorded; the shard that finds
-    every other one finished merges them (a run without face.shard merges too, doing any missing videos)."""
+    every other one finished merges them (a run without face.shard merges too, doing any missing videos).
+    The final build holds the artifact's lock: a second process building the same cache waits, then reuses it."""
     data = data_cfg if isinstance(data_cfg, DictConfig) else OmegaConf.create(to_plain(data_cfg))
     face = to_plain(face_cfg)
     shard = ShardSpec.from_face_config(face)
     key = face_cache_key(data, OmegaConf.create(face))
-    final = store.path(KIND, key)
-    if store.is_complete(KIND, key):
-        summary = FaceCacheSummary.read(final / SUMMARY_FILE)
-        log.info("face cache of %s is complete at %s (%d ok, %d skipped): reusing it", data.name, final,
-                 summary.ok, summary.skipped)
-        return FaceCacheResult(final, summary, reused=True)
+    if _whole(store, key):
+        return _reuse(store, key, data.name)
     if prepared_frames_of(data) is None:
         check_face_config(face)
     records = list_videos(data)
-    if shard.sharded:
+    if shard.sharded:  # shards of one build work side by side; only the merge below takes the lock
         waiting = _build_shard(store, key, records, face, data, shard)
         if waiting is not None:
             return waiting
     face_meta = {k: v for k, v in face.items() if k not in SHARD_KEYS}
     meta = {"dataset": data.name, "data": to_plain(data), "face": face_meta}
-    with store.build(KIND, key, meta=meta) as work:
-        summary = write_face_cache(records, work, face, data)
-    log.info("face cache %s -> %s", data.name, final)
-    return FaceCacheResult(final, summary, reused=False)
+    with store.lock(KIND, key):
+        if _reusable(store, key):
+            return _reuse(store, key, data.name)
+        with store.build(KIND, key, meta=meta) as work:
+            summary = write_face_cache(records, work, face, data)
+    log.info("face cache %s -> %s", data.name, store.path(KIND, key))
+    return FaceCacheResult(store.path(KIND, key), summary, reused=False)
+
+
+def _whole(store: ArtifactStore, key: str) -> bool:
+    """True for a complete cache whose `ok` videos are all whole on disk."""
+    return store.is_complete(KIND, key) and not FaceCache(store.path(KIND, key)).missing_videos()
+
+
+def _reusable(store: ArtifactStore, key: str) -> bool:
+    """`_whole`, under the artifact's lock; a complete cache with missing videos goes back to being a partial
+    build, so the build that follows redoes only those (deleting a video's folder rebuilds it)."""
+    if not store.is_complete(KIND, key):
+        return False
+    final = store.path(KIND, key)
+    missing = FaceCache(final).missing_videos()
+    if not missing:
+        return True
+    log.warning("face cache %s is complete but %d videos are missing or damaged (e.g. %s): rebuilding them",
+                final, len(missing), missing[0])
+    partial = store.partial_path(KIND, key)
+    shutil.rmtree(partial, ignore_errors=True)
+    (final / COMPLETE_MARKER).unlink()
+    os.replace(final, partial)
+    return False
+
+
+def _reuse(store: ArtifactStore, key: str, name: str) -> FaceCacheResult:
+    final = store.path(KIND, key)
+    summary = FaceCacheSummary.read(final / SUMMARY_FILE)
+    log.info("face cache of %s is complete at %s (%d ok, %d skipped): reusing it", name, final,
+             summary.ok, summary.skipped)
+    return FaceCacheResult(final, summary, reused=True)
 
 
 def _build_shard(store: ArtifactStore, key: str, records: list, face: dict[str, Any], data: DictConfig,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,12 @@ log = get_logger(__name__)
 
 COMPLETE_MARKER = "_COMPLETE.json"
 PARTIAL_SUFFIX = ".partial"
+LOCK_SUFFIX = ".lock"
+MIN_FREE_BYTES = 1 << 30  # below 1 GiB free a face cache or checkpoint write is likely to fail midway
+
+
+class StoreError(PermissionError):
+    """An artifact store this process cannot use: not writable, or too little free space."""
 
 
 def config_hash(*parts: Any, length: int = 12) -> str:
@@ -31,8 +39,40 @@ class ArtifactStore:
     (checkpoints, per-video cache files); the marker is written last and the directory renamed.
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         self.root = Path(root)
+        self.min_free_bytes = min_free_bytes
+
+    def check_usable(self) -> None:
+        """Fail at once, in one line, when the store cannot be written or its disk is (nearly) full."""
+        fix = "choose another paths.artifact_dir"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root, prefix=".write-check-"):
+                pass
+        except OSError as err:
+            raise StoreError(f"artifact store {self.root} is not writable ({err.strerror or err}): "
+                             f"fix its permissions or {fix}") from None
+        free = shutil.disk_usage(self.root).free
+        if free < self.min_free_bytes:
+            raise StoreError(f"artifact store {self.root} has {free / 2**30:.2f} GiB free, less than the "
+                             f"{self.min_free_bytes / 2**30:.2f} GiB a run needs: free some space or {fix}")
+
+    @contextmanager
+    def lock(self, kind: str, key: str) -> Iterator[None]:
+        """Hold the artifact's lock file (<key>.lock, fcntl): a second process building it waits here."""
+        path = self.root / kind / f"{key}{LOCK_SUFFIX}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("artifact %s/%s is being built by another process: waiting for it", kind, key)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def path(self, kind: str, key: str) -> Path:
         """Final location of the artifact (may not exist yet)."""
@@ -73,16 +113,23 @@ class ArtifactStore:
     def get_or_build(
         self, kind: str, key: str, builder: Callable[[Path], dict[str, Any] | None], meta: dict[str, Any] | None = None
     ) -> Path:
-        """Reuse the finished artifact, or run `builder(work_dir)` and store its returned metadata."""
+        """Reuse the finished artifact, or run `builder(work_dir)` and store its returned metadata.
+
+        Building holds the artifact's lock; completion is checked again once it is held, so a process that
+        waited for another one building the same artifact reuses its result."""
         if self.is_complete(kind, key):
             log.info("reusing artifact %s/%s", kind, key)
             return self.path(kind, key)
-        partial = self.partial_path(kind, key)
-        if partial.exists():
-            log.info("resuming artifact %s/%s from %s", kind, key, partial)
-        with self.build(kind, key, meta) as work:
-            extra = builder(work) or {}
-            if extra:
-                atomic_write_json(work / "meta.json", extra)
+        with self.lock(kind, key):
+            if self.is_complete(kind, key):
+                log.info("reusing artifact %s/%s, built by another process meanwhile", kind, key)
+                return self.path(kind, key)
+            partial = self.partial_path(kind, key)
+            if partial.exists():
+                log.info("resuming artifact %s/%s from %s", kind, key, partial)
+            with self.build(kind, key, meta) as work:
+                extra = builder(work) or {}
+                if extra:
+                    atomic_write_json(work / "meta.json", extra)
         log.info("built artifact %s/%s", kind, key)
         return self.path(kind, key)

@@ -6,6 +6,9 @@ from last.ckpt; the finished artifact holds model.safetensors + model.json (see 
 
 from __future__ import annotations
 
+import os
+import pickle
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
+from data_modules.cli import InputFileError
 from data_modules.pseudo_fake import PseudoFakeDataModule
 from src.artifacts.extractor import CHECKPOINT_DIR, KIND, LAST
 from src.artifacts.faces import open_face_cache
@@ -42,9 +46,30 @@ def build_datamodule(ctx: RunContext, data_config: dict[str, Any]) -> PseudoFake
     )
 
 
+class EveryEpochLast(ModelCheckpoint):
+    """Top-k by the monitor, and last.ckpt after every validation: Lightning 2.6 writes last.ckpt only with a
+    top-k save, so a run killed after an epoch that did not improve would resume from an older one."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Lightning's saves, then last.ckpt when it made none (the file's state includes the new top k)."""
+        due = not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(trainer)
+        super().on_train_epoch_end(trainer, pl_module)
+        self._save_last_if_missing(trainer, due)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """As on_train_epoch_end, for runs that save after validation (val_check_interval < 1 and such)."""
+        due = not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(trainer)
+        super().on_validation_end(trainer, pl_module)
+        self._save_last_if_missing(trainer, due)
+
+    def _save_last_if_missing(self, trainer: pl.Trainer, due: bool) -> None:
+        if due and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
 def checkpoint_callback(work_dir: Path, top_k: int) -> ModelCheckpoint:
-    """Top-k checkpoints by val/auc plus last.ckpt, in the artifact's work directory."""
-    return ModelCheckpoint(dirpath=work_dir / CHECKPOINT_DIR, filename="epoch{epoch:03d}-auc{val/auc:.4f}",
+    """Top-k checkpoints by val/auc plus last.ckpt after every epoch, in the artifact's work directory."""
+    return EveryEpochLast(dirpath=work_dir / CHECKPOINT_DIR, filename="epoch{epoch:03d}-auc{val/auc:.4f}",
                            monitor="val/auc", mode="max", save_top_k=top_k, save_last=True,
                            auto_insert_metric_name=False)
 
@@ -99,7 +124,11 @@ def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
     resumed = last.is_file()
     if resumed:
         log.info("resuming stage-1 training from %s", last)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if resumed else None)
+    try:  # weights_only=True even when TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set: a checkpoint never runs code
+        trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if resumed else None, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise InputFileError(f"checkpoint {last} holds more than weights and was refused (unpickling it could run "
+                             f"code): {str(err).splitlines()[0]}; delete it to train stage 1 from the start") from err
     if not trainer.is_global_zero:
         trainer.strategy.barrier()  # wait until rank zero has exported
         return None
@@ -118,10 +147,12 @@ def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
 def run(ctx: RunContext) -> dict[str, Any]:
     """Train (or reuse) the extractor artifact for this config; returns val AUC and where it lives."""
     key = extractor_key(ctx.cfg)
-    if ctx.store.is_complete(KIND, key):
-        log.info("reusing extractor %s", ctx.store.path(KIND, key))
-        return {**ctx.store.read_meta(KIND, key), "artifact": key, "reused": True}
-    summary = _train(ctx, key)
+    # the launching process holds the lock; DDP ranks that Lightning starts (LOCAL_RANK set) must not wait on it
+    with ctx.store.lock(KIND, key) if "LOCAL_RANK" not in os.environ else nullcontext():
+        if ctx.store.is_complete(KIND, key):
+            log.info("reusing extractor %s", ctx.store.path(KIND, key))
+            return {**ctx.store.read_meta(KIND, key), "artifact": key, "reused": True}
+        summary = _train(ctx, key)
     if summary is None:
         return {"artifact": key, "exported_by_rank_zero": True}
     return {**summary, "artifact": key, "reused": False}
