@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from data_modules.blending.config import BlendConfig
@@ -20,11 +22,11 @@ def inference_crops(cache: FaceCache, video_id: str, size: int) -> tuple[list[np
 
 def calibration_fakes(cache: FaceCache, video_id: str, blend: BlendConfig, seed: int
                       ) -> tuple[list[np.ndarray], np.ndarray]:
-    """One self-blended fake per cached frame (seeded per video), re-cropped like a test frame; frame numbers."""
+    """One self-blended fake per cached frame (seeded per video), made on exactly the inference crop of that
+    frame (fixed margin, one crop, no flip: a random mirror would itself be a "differential" cue); frame numbers."""
     rng = keyed_rng(seed, "pseudo_fake", video_id)
+    cfg = dataclasses.replace(blend, hflip_p=0.0, inference_crop=True)
     faces = cache.read_faces(video_id)
-    crops = []
-    for t in range(faces.num_frames):
-        fake = make_pseudo_fake(cache.read_crop(video_id, t), faces.landmarks[t], rng, blend)
-        crops.append(crop_face(fake.fake, fake.landmarks, blend.image_size)[0])
-    return crops, faces.frame_indices
+    fakes = [make_pseudo_fake(cache.read_crop(video_id, t), faces.landmarks[t], rng, cfg).fake
+             for t in range(faces.num_frames)]
+    return fakes, faces.frame_indices

@@ -160,6 +160,9 @@ class BlendConfig:
     blend_ratios: tuple[float, ...]
     hflip_p: float
     recipe: StrongRecipe | SbiRecipe
+    # True: blend on exactly the inference crop (crop_face) instead of the recipe's own crop; the
+    # calibration fakes of stage 2 (data_modules/crops.py), so that they differ from test frames only by the blend
+    inference_crop: bool = False
 
     @classmethod
     def from_cfg(cls, blend_cfg: Mapping[str, Any], image_size: int) -> BlendConfig:

@@ -17,7 +17,13 @@ import data_modules.blending.masks as masks
 import data_modules.blending.placement as placement
 import data_modules.blending.transforms as transforms
 from data_modules.blending.config import REFERENCE_SIZE, BlendConfig, SbiRecipe
-from data_modules.blending.crop import check_face_input, crop_square, random_margin_box
+from data_modules.blending.crop import (
+    INFERENCE_MARGIN,
+    check_face_input,
+    crop_square,
+    inference_box,
+    random_margin_box,
+)
 from data_modules.blending.landmarks import flip_landmarks
 from data_modules.blending.sample import PseudoFake
 from data_modules.blending.sbi import make_sbi_fake
@@ -123,7 +129,10 @@ class _Blend:
 def _self_blend(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: BlendConfig, work: int
                 ) -> _Blend:
     """Crop, flip, draw the mask and blend a transformed source into the target, all at `work` x `work`."""
-    box, margins = random_margin_box(landmarks, cfg.recipe.crop_margin, rng)
+    if cfg.inference_crop:
+        box, margins = inference_box(landmarks), np.full(4, INFERENCE_MARGIN)
+    else:
+        box, margins = random_margin_box(landmarks, cfg.recipe.crop_margin, rng)
     image, points = crop_square(frame, landmarks, box, work)
     flip = bool(rng.random() < cfg.hflip_p)
     if flip:

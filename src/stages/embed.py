@@ -1,12 +1,12 @@
 """Stage `embed`: the frozen extractor embeds every cached frame once per (checkpoint, dataset).
 
 Writes the embedding artifact (src/artifacts/embeddings.py); for the training dataset it also embeds one
-pseudo-fake per frame of its validation reals (fixed seed, no flips), which calibrate stage 2.
+pseudo-fake per frame of its validation reals (fixed seed, on the inference crop, no flips), which calibrate
+stage 2.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from functools import partial
@@ -65,8 +65,7 @@ def _build(work: Path, cfg: DictConfig, data: DictConfig, cache: FaceCache, embe
     meta = {"dataset": data.name, "videos": len(videos), "frames": int(sum(len(v.frame_indices) for v in videos)),
             "skipped_videos": len(rows) - len(usable), "embed_dim": dim}
     if with_pseudo:
-        # flips off: a per-frame random mirror would itself be a trivial "differential" cue
-        blend = dataclasses.replace(BlendConfig.from_cfg(cfg.blend, embedder.size), hflip_p=0.0)
+        blend = BlendConfig.from_cfg(cfg.blend, embedder.size)
         fakes = embed_videos(embedder, [r.video_id for r in select_rows(rows, "val", REAL)],
                              partial(calibration_fakes, cache, blend=blend, seed=int(cfg.seed)), read_ahead)
         artifact.pseudo = EmbeddingTable.from_videos(fakes, dim)
