@@ -13,6 +13,8 @@ from src.models.differential.pairs import (
     PairSettings,
     VideoEmbeddings,
     build_pairs,
+    pair_features,
+    pair_key,
     sample_pairs,
 )
 
@@ -21,7 +23,7 @@ ABS = OperatorSettings("abs", True)
 
 
 def test_paper_protocol_pairs_every_other_frame_with_a_pool_partner():
-    pairs = sample_pairs(40, PAPER, seed=1, video_id="ff/real/c23/000")
+    pairs = sample_pairs(40, PAPER, seed=1, key="ff/real/c23/000")
     assert pairs.shape == (32, 2) and pairs.dtype == np.int64
     assert (pairs[:, 0] < pairs[:, 1]).all()  # ordered (earlier, later)
     used = np.unique(pairs)
@@ -34,7 +36,7 @@ def test_paper_protocol_pairs_every_other_frame_with_a_pool_partner():
 
 
 def test_max_frames_caps_the_frames_used():
-    pairs = sample_pairs(100, PAPER, seed=1, video_id="v")
+    pairs = sample_pairs(100, PAPER, seed=1, key="v")
     assert len(np.unique(pairs)) <= 40 and len(pairs) == 32
 
 
@@ -97,3 +99,16 @@ def test_build_pairs_combines_embeddings_of_sampled_frames():
     np.testing.assert_allclose(ps.features[0], combine("abs", emb[i][None], emb[j][None])[0], rtol=1e-6)
     with pytest.raises(ValueError, match="no frame pairs"):
         build_pairs([table.video("d/real/raw/c")], PAPER, ABS, 0)
+
+
+def test_pairs_are_seeded_by_frame_numbers_not_by_the_name_a_video_goes_by():
+    """evaluate knows a video by its dataset id, src.score by its file name: both must draw the same pairs."""
+    rng = np.random.default_rng(3)
+    emb, logits, frames = rng.standard_normal((40, 4)), rng.standard_normal(40), np.arange(40) * 7
+    a = pair_features(VideoEmbeddings("ffpp/real/c23/000", emb, logits, frames), PAPER, ABS, 5)
+    b = pair_features(VideoEmbeddings("000", emb, logits, frames), PAPER, ABS, 5)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[0], b[0])
+    other = pair_features(VideoEmbeddings("000", emb, logits, frames + 1), PAPER, ABS, 5)[1]
+    assert not np.array_equal(other - 1, a[1])  # other frame numbers draw other pairs
+    assert pair_key(frames[:3]) == "frames:0,7,14"

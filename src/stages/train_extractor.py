@@ -22,6 +22,7 @@ from data_modules.pseudo_fake import PseudoFakeDataModule
 from src.artifacts.extractor import CHECKPOINT_DIR, KIND, LAST
 from src.artifacts.faces import open_face_cache
 from src.artifacts.keys import extractor_key, pseudo_val_key
+from src.callbacks.checkpoint import LaterTiesCheckpoint
 from src.models.extractor.backbones import backbone_data_config
 from src.models.extractor.lightning import ExtractorModule, OptimSettings
 from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet, save_extractor
@@ -46,7 +47,7 @@ def build_datamodule(ctx: RunContext, data_config: dict[str, Any]) -> PseudoFake
     )
 
 
-class EveryEpochLast(ModelCheckpoint):
+class EveryEpochLast(LaterTiesCheckpoint):
     """Top-k by the monitor, and last.ckpt after every validation: Lightning 2.6 writes last.ckpt only with a
     top-k save, so a run killed after an epoch that did not improve would resume from an older one."""
 
@@ -68,7 +69,8 @@ class EveryEpochLast(ModelCheckpoint):
 
 
 def checkpoint_callback(work_dir: Path, top_k: int) -> ModelCheckpoint:
-    """Top-k checkpoints by val/auc plus last.ckpt after every epoch, in the artifact's work directory."""
+    """Top-k checkpoints by val/auc (ties: the later epoch) plus last.ckpt after every epoch, in the artifact's
+    work directory."""
     return EveryEpochLast(dirpath=work_dir / CHECKPOINT_DIR, filename="epoch{epoch:03d}-auc{val/auc:.4f}",
                            monitor="val/auc", mode="max", save_top_k=top_k, save_last=True,
                            auto_insert_metric_name=False)

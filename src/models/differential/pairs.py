@@ -1,7 +1,9 @@
 """Same-video frame pairs for stage 2: seeded pair sampling protocols and pair features.
 
 Pairs index positions in a video's frame list sorted by frame number, and each video draws from its own
-generator seeded by a SHA-256 of (seed, video_id), so pairs are the same on every machine.
+generator seeded by a SHA-256 of (seed, its frame numbers): the same on every machine, and the same whether
+the video is scored from the run's stored embeddings (evaluate) or from its file (src.score), which know it
+by different names.
 """
 
 from __future__ import annotations
@@ -95,16 +97,22 @@ def _cap(pairs: list[tuple[int, int]], max_pairs: int | None, rng: np.random.Gen
     return out
 
 
-def sample_pairs(num_frames: int, settings: PairSettings, seed: int, video_id: str) -> np.ndarray:
+def pair_key(frame_indices: Iterable[int]) -> str:
+    """The key a video's pairs are seeded by: its frame numbers, which every way of scoring it shares."""
+    return "frames:" + ",".join(str(int(f)) for f in frame_indices)
+
+
+def sample_pairs(num_frames: int, settings: PairSettings, seed: int, key: str) -> np.ndarray:
     """Pairs [P, 2] of positions into a video's sorted frame list, by settings.strategy.
 
     paper: up to max_frames frames, a partner pool of pool_size of them (at most half), every other frame
-    paired with a random pool partner. all: every pair. spaced: frames `spacing` positions apart.
+    paired with a random pool partner. all: every pair. spaced: frames `spacing` positions apart. `key` (with
+    `seed`) picks the generator: pair_key of the video's frame numbers.
     """
     pairing = STRATEGIES.get(settings.strategy)
     if num_frames < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    rng = keyed_rng(seed, "pairs", video_id)
+    rng = keyed_rng(seed, "pairs", key)
     max_frames = settings.max_frames or num_frames
     chosen = np.sort(rng.choice(num_frames, min(num_frames, max_frames), replace=False))
     return _cap(pairing(chosen, settings, rng), settings.max_pairs, rng)
@@ -113,7 +121,7 @@ def sample_pairs(num_frames: int, settings: PairSettings, seed: int, video_id: s
 def pair_features(video: VideoEmbeddings, pairs: PairSettings, operator: OperatorSettings, seed: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(features [P, D'], frame numbers [P, 2]) of one video's sampled pairs (video in frame order)."""
-    pos = sample_pairs(len(video.embeddings), pairs, seed, video.video_id)
+    pos = sample_pairs(len(video.embeddings), pairs, seed, pair_key(video.frame_indices))
     feats = combine(operator.name, video.embeddings[pos[:, 0]], video.embeddings[pos[:, 1]], operator.l2_normalize)
     return feats, np.asarray(video.frame_indices)[pos].reshape(-1, 2)
 
