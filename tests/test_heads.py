@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 from sklearn.svm import OneClassSVM
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from src.models.differential.heads import HEADS, build_head, load_head
 from src.models.differential.heads.deep_svdd import (
@@ -81,6 +82,36 @@ def test_deep_svdd_centre_comes_from_data_and_stays_fixed(fitted, gaussians):
     assert (c.abs() >= 0.1).all()
     assert not torch.allclose(c.abs(), torch.full_like(c, 0.1))  # not simply the eps floor everywhere
     assert "c" in dict(module.named_buffers()) and all(p is not module.c for p in module.parameters())
+
+
+def test_deep_svdd_centre_is_the_eval_mode_mean_output(gaussians):
+    """Ruff et al.'s init_center_c: a forward pass in eval mode, BatchNorm on (and not updating) its running
+    statistics; a train-mode pass would centre on batch statistics the scores never see."""
+    head = build_head({"name": "deep_svdd", **SMALL["deep_svdd"]}, seed=3)
+    module = head._module(D)
+    X = torch.from_numpy(gaussians[0])
+    before = {k: v.clone() for k, v in module.net.state_dict().items()}
+    c = module.init_centre(DataLoader(TensorDataset(X), batch_size=256))
+    after = module.net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running statistics untouched
+    with torch.no_grad():
+        want = push_from_zero(module.net.eval()(X).mean(0), 0.1)
+        train_mode = push_from_zero(module.net.train()(X).mean(0), 0.1)
+    torch.testing.assert_close(c, want, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(c, train_mode, atol=1e-2)
+
+
+def test_deep_svdd_autoencoder_pretraining_trains_the_encoder_before_the_centre(gaussians):
+    cfg = {"name": "deep_svdd", **SMALL["deep_svdd"], "epochs": 1}
+    plain = build_head(cfg, seed=3).fit(gaussians[0])
+    pretrained = build_head({**cfg, "pretrain_epochs": 4}, seed=3).fit(gaussians[0])
+    assert plain.pretrain_losses == [] and len(pretrained.pretrain_losses) == 4
+    assert pretrained.pretrain_losses[-1] < 0.8 * pretrained.pretrain_losses[0]  # it learns to reconstruct
+    assert not torch.allclose(plain.module.c, pretrained.module.c)
+    first = "body.0.weight"
+    assert not torch.allclose(plain.module.net.state_dict()[first], pretrained.module.net.state_dict()[first])
+    real, fake = pretrained.score(gaussians[1]), pretrained.score(gaussians[2])
+    assert roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fake))], np.r_[real, fake]) > 0.9
 
 
 def test_push_from_zero_keeps_sign():

@@ -1,7 +1,9 @@
 """Deep SVDD head (Ruff et al., ICML 2018): a plain torch net, a thin LightningModule, a real Lightning Trainer.
 
 Collapse guards: no bias terms, affine-free BatchNorm, unbounded LeakyReLU activations, and a centre c taken
-from the mean of the first forward pass with near-zero coordinates pushed to +-eps, then kept fixed.
+from the mean of a forward pass in eval mode (as Ruff et al.'s init_center_c) with near-zero coordinates pushed
+to +-eps, then kept fixed. Optional autoencoder pretraining (pretrain_epochs > 0, Ruff et al.'s AE) trains the
+network as the encoder of a mirrored bias-free decoder before the centre is taken.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class DeepSVDDParams:
     warmup_epochs: int = 3
     accelerator: str = "cpu"
     cpu_threads: int | None = 1
+    pretrain_epochs: int = 0
 
 
 class DeepSVDDNet(nn.Module):
@@ -105,12 +108,15 @@ class DeepSVDDModule(pl.LightningModule):
 
     @torch.no_grad()
     def init_centre(self, loader: DataLoader) -> torch.Tensor:
-        """c = mean network output over the training data (first forward pass), pushed away from 0."""
-        self.net.train()
+        """c = mean network output over the training data in eval mode (BatchNorm on its running statistics,
+        which this pass leaves untouched), pushed away from 0."""
+        mode = self.net.training
+        self.net.eval()
         total, n = torch.zeros_like(self.c), 0
         for (x,) in loader:
             total += self.net(x).sum(0)
             n += len(x)
+        self.net.train(mode)  # Lightning keeps a module's mode when fitting: training must run in train mode
         self.set_centre(push_from_zero(total / n, self.p.eps))
         return self.c
 
@@ -143,6 +149,40 @@ class DeepSVDDModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
 
+def mirrored_decoder(in_dim: int, hidden: list[int], rep_dim: int) -> nn.Sequential:
+    """The encoder's layers in reverse (bias-free Linear, affine-free BatchNorm, LeakyReLU), back to in_dim."""
+    layers: list[nn.Module] = []
+    width = rep_dim
+    for h in reversed(hidden):
+        layers += [nn.Linear(width, h, bias=False), nn.BatchNorm1d(h, eps=1e-4, affine=False), nn.LeakyReLU()]
+        width = h
+    layers.append(nn.Linear(width, in_dim, bias=False))
+    return nn.Sequential(*layers)
+
+
+class AutoencoderModule(pl.LightningModule):
+    """Ruff et al.'s pretraining: the Deep SVDD net as encoder, a mirrored decoder, summed squared error."""
+
+    def __init__(self, encoder: DeepSVDDNet, decoder: nn.Module, params: DeepSVDDParams) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.p = encoder, decoder, params
+        self.epoch_losses: list[float] = []
+        self._batch_losses: list[float] = []
+
+    def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x = batch[0]
+        loss = ((self.decoder(self.encoder(x)) - x) ** 2).sum(1).mean()
+        self._batch_losses.append(float(loss.detach()))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.epoch_losses.append(float(np.mean(self._batch_losses)))
+        self._batch_losses.clear()
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.Adam(self.parameters(), lr=self.p.lr, weight_decay=self.p.weight_decay)
+
+
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Temporarily set torch's intra-op CPU threads (None: leave as is)."""
@@ -168,23 +208,36 @@ class DeepSVDDHead(Head):
             net = DeepSVDDNet(in_dim, list(self.params.hidden), self.params.rep_dim)
         return DeepSVDDModule(net, self.params)
 
+    def _train(self, module: pl.LightningModule, loader: DataLoader, epochs: int) -> None:
+        """`epochs` epochs of a real Lightning Trainer, seeded, on the configured threads."""
+        trainer = pl.Trainer(max_epochs=epochs, accelerator=self.params.accelerator, devices=1,
+                             logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, deterministic=True)
+        with torch.random.fork_rng(devices=[]), torch_threads(self.params.cpu_threads):
+            torch.manual_seed(self.seed)
+            trainer.fit(module, loader)
+
     def fit(self, X: np.ndarray) -> DeepSVDDHead:
-        """Init the centre from data, then train with a Lightning Trainer (seeded shuffling)."""
+        """Optionally pretrain as an autoencoder, init the centre from data, then train (seeded shuffling)."""
         X = as_features(X, "deep_svdd.fit")
         self.module = self._module(X.shape[1])
         data, bs = TensorDataset(torch.from_numpy(X)), self.params.batch_size
         # Whole batches are sliced out of the tensor (batch_size=None), no per-row collation.
         ordered = BatchSampler(SequentialSampler(data), bs, drop_last=False)
-        self.module.init_centre(DataLoader(data, sampler=ordered, batch_size=None))
         shuffled = BatchSampler(RandomSampler(data, generator=torch.Generator().manual_seed(self.seed)), bs,
                                 drop_last=len(X) > bs)
         loader = DataLoader(data, sampler=shuffled, batch_size=None)
-        trainer = pl.Trainer(max_epochs=self.params.epochs, accelerator=self.params.accelerator, devices=1,
-                             logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                             enable_model_summary=False, deterministic=True)
-        with torch.random.fork_rng(devices=[]), torch_threads(self.params.cpu_threads):
-            torch.manual_seed(self.seed)
-            trainer.fit(self.module, loader)
+        self.pretrain_losses: list[float] = []
+        if self.params.pretrain_epochs > 0:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed + 1)
+                decoder = mirrored_decoder(X.shape[1], list(self.params.hidden), self.params.rep_dim)
+            autoencoder = AutoencoderModule(self.module.net, decoder, self.params)
+            self._train(autoencoder, loader, int(self.params.pretrain_epochs))
+            self.module.net.cpu()
+            self.pretrain_losses = autoencoder.epoch_losses
+        self.module.init_centre(DataLoader(data, sampler=ordered, batch_size=None))
+        self._train(self.module, loader, self.params.epochs)
         self.module.cpu().eval()
         self.in_dim = X.shape[1]
         return self
