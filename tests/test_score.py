@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 from pathlib import Path
 
@@ -66,17 +65,37 @@ def test_scoring_videos_matches_the_evaluation_and_decides_at_the_calibrated_fpr
         for name in scorers:
             threshold = calibration["scorers"][name]["thresholds"]["0.05"]
             assert result["decisions"][name] == {"fake": result["scores"][name] > threshold, "threshold": threshold}
-        # Same frames, detector, crop and model as the embed stage: the frame-level classifier matches the
-        # evaluation, and the heads match the run's scorer on the stored (float16) embeddings with the same
-        # pairs (pairs are seeded by the video id, here the file name).
+        # Same frames, detector, crop and model as the embed stage, embeddings at the stored precision, pairs
+        # seeded by frame numbers: the run's scorer on the stored embeddings gives the same scores.
         video_id = f"demo/{'landmark_swap' if rel.startswith('fake/') else 'real'}/raw/{Path(rel).stem}"
-        assert result["scores"]["classifier"] == pytest.approx(float(expected[video_id]["classifier"]), abs=2e-3)
+        assert result["scores"]["classifier"] == pytest.approx(float(expected[video_id]["classifier"]), abs=1e-6)
         video = table.video(video_id)
         assert result["timeline"]["frame_indices"] == video.frame_indices.tolist()
-        stored = detector.score_video(dataclasses.replace(video, video_id=Path(rel).stem))
+        stored = detector.score_video(video)
         for head in settings["heads"]:
-            assert result["scores"][head] == pytest.approx(stored.scores[head], rel=0.02)
+            assert result["scores"][head] == pytest.approx(stored.scores[head], rel=1e-6, abs=1e-6)
         assert (out / f"{Path(rel).name}.timeline.png").stat().st_size > 5_000
+
+
+def test_src_score_reproduces_scores_csv_for_every_test_video_and_scorer(run_dir, tmp_path) -> None:
+    """evaluate (stored embeddings, dataset video ids) and src.score (the video files, file names) agree."""
+    expected = _csv_scores(run_dir)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    store = ArtifactStore(cfg.paths.artifact_dir)
+    rows = [r for r in EmbeddingArtifact.read(store.path("embeddings", embedding_key(cfg, cfg.data))).rows
+            if r.split == "test"]
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for row in rows:
+        (folder / Path(row.path).name).symlink_to(row.path)
+    results = {Path(r["video"]).stem: r for r in score_videos(ScoreArgs(video=folder, run=run_dir, out=tmp_path / "o"))}
+    assert len(results) == len(rows) == len(expected) == 16
+    scorers = [k for k in next(iter(expected.values())) if k in results[Path(rows[0].path).stem]["scores"]]
+    assert len(scorers) == 7  # three heads, their fusions, the classifier
+    for row in rows:
+        got, want = results[Path(row.path).stem]["scores"], expected[row.video_id]
+        for name in scorers:
+            assert abs(got[name] - float(want[name])) <= 1e-6, (row.video_id, name, got[name], want[name])
 
 
 def test_a_video_without_faces_reports_every_frame_skipped(run_dir, tmp_path) -> None:

@@ -22,6 +22,13 @@ from src.models.differential.pairs import VideoEmbeddings
 
 KIND = "embeddings"
 EMBEDDINGS_FILE, PSEUDO_FILE, ROWS_FILE = "embeddings.npz", "pseudo_val.npz", "videos.json"
+STORED = np.float16  # embeddings are stored (and the heads fit) at this precision
+
+
+def as_stored(embeddings: np.ndarray) -> np.ndarray:
+    """float32 embeddings rounded to the stored precision: what the heads see for a video of the run, so that a
+    video scored from its file gets the scores evaluate gives it from the store."""
+    return np.asarray(embeddings).astype(STORED).astype(np.float32)
 
 
 @dataclass
@@ -72,7 +79,7 @@ class EmbeddingTable:
             return np.concatenate(chunks).astype(dtype) if chunks else np.zeros(shape, dtype)
 
         return cls(np.asarray([v.video_id for v in parts], dtype=np.str_), offsets,
-                   cat("frame_indices", np.int64, (0,)), cat("embeddings", np.float16, (0, dim)),
+                   cat("frame_indices", np.int64, (0,)), cat("embeddings", STORED, (0, dim)),
                    cat("logits", np.float32, (0,)))
 
     def save(self, path: Path) -> None:

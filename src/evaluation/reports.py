@@ -88,7 +88,8 @@ def write_scores_csv(path: Path, videos: list[ScoredVideo], scorers: list[str]) 
     writer.writeheader()
     for video in videos:
         row = _video_row(video, scorers)
-        writer.writerow({**row, **{s: "" if row[s] is None else f"{row[s]:.6g}" for s in scorers}})
+        # full precision: src.score on the same video must be checkable against these to 1e-6
+        writer.writerow({**row, **{s: "" if row[s] is None else repr(float(row[s])) for s in scorers}})
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
