@@ -40,11 +40,11 @@ def _row(vid: str, split: str, label: int, frames: int, status: str = "ok", reas
                     split=split, num_frames=frames, status=status, reason=reason, path=f"/x/{vid}")
 
 
-def write_synthetic_embeddings(store: ArtifactStore, key: str) -> dict[str, list[str]]:
+def write_synthetic_embeddings(store: ArtifactStore, key: str, val: int = 8) -> dict[str, list[str]]:
     """An embedding artifact as the embed stage writes it: train/val reals, test reals+fakes, odd cases."""
     rng = np.random.default_rng(0)
     videos, pseudo, rows = [], [], []
-    for split, n in (("train", 30), ("val", 8), ("test", 12)):
+    for split, n in (("train", 30), ("val", val), ("test", 12)):
         for i in range(n):
             vid = f"demo/real/raw/{split}{i:02d}"
             videos.append(_video(rng, vid, fake=False))
@@ -83,6 +83,7 @@ def test_fit_head_and_evaluate_write_every_report(tmp_path):
     assert fit["val_real_videos"] == 8 and fit["val_pseudo_fake_videos"] == 8
     cal = json.loads((run_dir / "calibration.json").read_text())
     assert set(cal["scorers"]) >= {"gmm", "classifier", "fusion_gmm"} and 0 <= cal["fusion"]["gmm"]["weight"] <= 1
+    assert cal["thresholds_from_training_reals"] is False
     assert results["stages"]["fit_head"]["val_auc"]["deep_svdd"] > 0.9  # val reals vs their pseudo-fakes
     assert len(cal["scorers"]["gmm"]["reference"]) == 16 and set(cal["scorers"]["gmm"]["thresholds"]) == {"0.01", "0.05"}
     for head in ("gmm", "deep_svdd", "ocsvm"):
@@ -135,6 +136,25 @@ def test_fit_head_and_evaluate_write_every_report(tmp_path):
     assert {(c["scorer"], c["reference"]) for c in ev["comparisons"]} == {
         (s, "deep_svdd") for s in ("gmm", "ocsvm", "classifier", "fusion_deep_svdd", "fusion_gmm", "fusion_ocsvm")}
     assert types["eval/roc_demo"] == types["eval/hist_demo"] == "image-file"
+
+
+def test_without_validation_reals_thresholds_fall_back_to_training_reals_and_say_so(tmp_path, caplog):
+    cfg = _cfg(tmp_path, "stages=[fit_head]", "logger=none", "eval.compare_heads=false", "head=ocsvm")
+    store = ArtifactStore(cfg.paths.artifact_dir)
+    write_synthetic_embeddings(store, embedding_key(cfg, cfg.data), val=0)
+    with caplog.at_level("WARNING"):
+        fit = run_stages(cfg)["stages"]["fit_head"]
+    assert fit["val_real_videos"] == 30 and fit["val_pseudo_fake_videos"] == 0
+    assert any("no validation real videos" in r.message and "30 training reals" in r.message for r in caplog.records)
+    cal = json.loads((tmp_path / "run" / "calibration.json").read_text())
+    assert cal["thresholds_from_training_reals"] is True and cal["reference_split"] == "train"
+    detector = DifferentialDetector.load(tmp_path / "run")
+    train = [v for v in EmbeddingArtifact.read(store.path("embeddings", embedding_key(cfg, cfg.data))).table.videos()
+             if "/train" in v.video_id]
+    scores = np.sort([detector.score_video(v).scores["ocsvm"] for v in train])
+    assert cal["scorers"]["ocsvm"]["reference"] == pytest.approx(scores.tolist())
+    assert cal["scorers"]["ocsvm"]["thresholds"]["0.05"] == pytest.approx(np.quantile(scores, 0.95, method="higher"))
+    assert detector.calibration.on_training_reals
 
 
 def test_fit_head_is_deterministic_and_needs_embeddings(tmp_path):

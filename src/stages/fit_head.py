@@ -39,7 +39,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     detector, report = DifferentialDetector.fit(configs, settings, train)
     val, reference_split = embeddings.videos("val", REAL), "val"
     if not val:
-        log.warning("fit_head: no validation real videos; calibrating on the training reals instead")
+        log.warning("fit_head: dataset '%s' has no validation real videos; thresholds, rank references and "
+                    "fusion weights are set on the %d training reals the heads were fit on (calibration.json: "
+                    "thresholds_from_training_reals=true): expect more false alarms than the FPR targets",
+                    cfg.data.name, len(train))
         val, reference_split = train, "train"
     fakes = embeddings.pseudo.videos() if embeddings.pseudo is not None else []
     calibration = detector.calibrate(val, fakes, reference_split)

@@ -83,9 +83,15 @@ class Calibration:
     n_val_pseudo_fake: int
     reference_split: str = "val"
 
+    @property
+    def on_training_reals(self) -> bool:
+        """Thresholds and rank references set on training reals (the run had no validation reals): the heads
+        were fit on these very videos, so their scores sit low and the thresholds flag more test reals."""
+        return self.reference_split == "train"
+
     def to_json(self) -> dict[str, Any]:
-        """calibration.json content."""
-        return asdict(self)
+        """calibration.json content, with the training-reals fallback spelled out as a flag."""
+        return {**asdict(self), "thresholds_from_training_reals": self.on_training_reals}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
