@@ -159,3 +159,22 @@ def test_unknown_backend_and_selection(dlib_detector):
         build_detector({"backend": "haar"})
     with pytest.raises(ValueError, match="valid choices: largest, track"):
         extract_track([(0, astronaut())], dlib_detector, {**DLIB, "select": "first"})
+
+
+def test_a_small_face_in_a_1080p_frame_is_found_on_the_retry_at_a_larger_size():
+    """At detect_max_side 640 the ~120 px face of a 1920x1080 frame shrinks to ~40 px, under HOG's minimum;
+    before the frame counts as faceless it is detected again at retry_max_side, and the retry is counted."""
+    face = cv2.resize(astronaut()[40:232, 140:312], None, fx=1.3, fy=1.3, interpolation=cv2.INTER_CUBIC)
+    frame = paste((1080, 1920), face, 1200, 500)
+    plain = build_detector({**DLIB, "retry_max_side": None})
+    assert plain.detect(frame) == [] and plain.retries == 0
+    retrying = build_detector({**DLIB, "retry_max_side": 1920})
+    (found,) = retrying.detect(frame)
+    assert (retrying.retries, retrying.found_on_retry) == (1, 1)
+    assert 1200 < found.box[0] < found.box[2] < 1200 + face.shape[1] and found.size > 100  # full-frame pixels
+    assert_plausible(found.landmarks, found.box)
+    retrying.detect(astronaut())  # found at the first size: no retry
+    retrying.detect(np.zeros((240, 320, 3), np.uint8))  # no larger size to try
+    assert (retrying.retries, retrying.found_on_retry) == (1, 1)
+    retrying.detect(np.zeros((1080, 1920, 3), np.uint8))  # retried, and still faceless
+    assert (retrying.retries, retrying.found_on_retry) == (2, 1)

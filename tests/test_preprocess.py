@@ -127,6 +127,18 @@ def test_split_file_naming_a_missing_video(tmp_path):
     assert summary.ok == 3 and summary.skipped == 1 and summary.skip_reasons == {"missing file": 1}
 
 
+def test_faceless_1080p_frames_are_retried_larger_and_counted_in_the_summary(tmp_path):
+    face = cv2.resize(astronaut()[40:232, 140:312], None, fx=1.3, fy=1.3, interpolation=cv2.INTER_CUBIC)
+    write_video(tmp_path / "videos" / "real" / "dfdc.mp4", [paste((1080, 1920), face, 1200 + 8 * i, 500)
+                                                            for i in range(2)])
+    data = data_cfg(tmp_path / "videos", frames=2)
+    without = build_face_cache(ArtifactStore(tmp_path / "a"), data, {**FACE, "retry_max_side": None}).summary
+    assert without.skip_reasons == {"no face": 1} and without.detection_retries == 0
+    summary = build_face_cache(ArtifactStore(tmp_path / "b"), data, {**FACE, "retry_max_side": 1920}).summary
+    assert summary.ok == 1 and summary.frames == 2 and summary.frames_without_face == 0
+    assert (summary.detection_retries, summary.found_on_retry) == (2, 2)
+
+
 def test_preprocess_stage_through_src_run(tmp_path):
     root = tmp_path / "data"
     write_video(root / "real" / "a.mp4", astronaut_frames(4))

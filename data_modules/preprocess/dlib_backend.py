@@ -42,18 +42,27 @@ def _frontal_detector() -> dlib.fhog_object_detector:
 
 
 class DlibDetector:
-    """Detects on a grayscale copy shrunk to detect_max_side; landmarks come from the full-resolution frame."""
+    """Detects on a grayscale copy shrunk to detect_max_side; landmarks come from the full-resolution frame.
 
-    def __init__(self, upsample: int = 0, detect_max_side: int = 640) -> None:
+    A frame shrunk for detection that shows no face there is tried once more, at retry_max_side, before it
+    counts as faceless: the small faces of 1080p clips fall under HOG's ~80 px minimum once shrunk to 640.
+    `retries` and `found_on_retry` count them (a frame no larger than detect_max_side is not retried: raise
+    face.upsample for small faces there)."""
+
+    def __init__(self, upsample: int = 0, detect_max_side: int = 640, retry_max_side: int | None = 1920) -> None:
         self.upsample = upsample
         self.detect_max_side = detect_max_side
+        self.retry_max_side = retry_max_side
+        self.retries = self.found_on_retry = 0
         self._detector = _frontal_detector()
         self._predictor = _shape_predictor(str(predictor_path()))
 
     @classmethod
     def from_config(cls, face_cfg: Mapping[str, Any]) -> DlibDetector:
-        """A detector with `face.upsample` and `face.detect_max_side`."""
-        return cls(upsample=int(face_cfg.get("upsample", 0)), detect_max_side=int(face_cfg.get("detect_max_side", 640)))
+        """A detector with `face.upsample`, `face.detect_max_side` and `face.retry_max_side` (null: no retry)."""
+        retry = face_cfg.get("retry_max_side", 1920)
+        return cls(upsample=int(face_cfg.get("upsample", 0)), detect_max_side=int(face_cfg.get("detect_max_side", 640)),
+                   retry_max_side=None if retry is None else int(retry))
 
     @staticmethod
     def check_config(face_cfg: Mapping[str, Any]) -> None:
@@ -61,10 +70,20 @@ class DlibDetector:
         predictor_path()
 
     def detect(self, frame_rgb: np.ndarray) -> list[Face]:
-        """Faces with HOG scores and 68 landmarks in frame pixels."""
+        """Faces with HOG scores and 68 landmarks in frame pixels (retried larger once when none is found)."""
         gray = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY) if frame_rgb.ndim == 3 else frame_rgb
-        small, scale = downscale(gray, self.detect_max_side)
-        rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
+        faces = self._detect(gray, self.detect_max_side, self.upsample)
+        shrunk = max(gray.shape[:2]) > self.detect_max_side
+        if faces or not shrunk or self.retry_max_side is None or self.retry_max_side <= self.detect_max_side:
+            return faces
+        self.retries += 1
+        faces = self._detect(gray, self.retry_max_side, self.upsample)
+        self.found_on_retry += bool(faces)
+        return faces
+
+    def _detect(self, gray: np.ndarray, max_side: int, upsample: int) -> list[Face]:
+        small, scale = downscale(gray, max_side)
+        rects, scores, _ = self._detector.run(small, upsample, 0.0)
         faces = []
         for rect, score in zip(rects, scores, strict=True):
             box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], dtype=np.float32) / scale

@@ -64,6 +64,8 @@ class VideoOutcome:
     frames_sampled: int = 0
     frames_without_face: int = 0
     resumed: bool = False
+    detection_retries: int = 0
+    found_on_retry: int = 0
 
 
 def _detector(face_cfg: dict[str, Any]) -> FaceDetector:
@@ -72,6 +74,11 @@ def _detector(face_cfg: dict[str, Any]) -> FaceDetector:
     if key not in _DETECTORS:
         _DETECTORS[key] = build_detector(face_cfg)
     return _DETECTORS[key]
+
+
+def _retry_counts(detector: FaceDetector | None) -> tuple[int, int]:
+    """(frames detected again, faces found so) so far, for a detector that retries faceless frames."""
+    return int(getattr(detector, "retries", 0)), int(getattr(detector, "found_on_retry", 0))
 
 
 def _no_face_reason(skipped: list[tuple[int, str]]) -> str:
@@ -94,6 +101,7 @@ def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any]
     frames_per_video, prepared = int(data_cfg["frames_per_video"]), prepared_frames_of(data_cfg)
     # a broken detector or a bad perturbation is a config error for the whole run, not a skip
     detector, perturbation = (None, None) if prepared else (_detector(face_cfg), perturb_settings(face_cfg))
+    retries_before = _retry_counts(detector)
     try:
         if prepared:
             track = read_prepared_track(prepared(record, data_cfg), frames_per_video)
@@ -107,12 +115,13 @@ def process_video(record: VideoRecord, cache_root: str, face_cfg: dict[str, Any]
         return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=f"error: {type(err).__name__}: {err}")
     without = sum(1 for _, reason in track.skipped if reason == NO_FACE)
     sampled = len(track.crops) + len(track.skipped)
+    retried, found = (now - before for now, before in zip(_retry_counts(detector), retries_before, strict=True))
+    counts = {"frames_sampled": sampled, "frames_without_face": without, "detection_retries": retried,
+              "found_on_retry": found}
     if not track.crops:
-        return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=_no_face_reason(track.skipped),
-                            frames_sampled=sampled, frames_without_face=without)
+        return VideoOutcome(record.video_id, STATUS_SKIPPED, reason=_no_face_reason(track.skipped), **counts)
     cache.write_video(record, track, str(face_cfg.get("image_format", "png")), int(face_cfg.get("jpeg_quality", 95)))
-    return VideoOutcome(record.video_id, STATUS_OK, num_frames=len(track.crops), frames_sampled=sampled,
-                        frames_without_face=without)
+    return VideoOutcome(record.video_id, STATUS_OK, num_frames=len(track.crops), **counts)
 
 
 def _init_worker() -> None:
@@ -177,6 +186,8 @@ class FaceCacheSummary:
     skip_reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     frames_per_second: float = 0.0
+    detection_retries: int = 0  # faceless frames detected again larger (face.retry_max_side)
+    found_on_retry: int = 0  # of those, frames where the retry found a face
 
     @classmethod
     def read(cls, path: Path) -> FaceCacheSummary:
@@ -193,6 +204,7 @@ def summarize(name: str, rows: list[IndexRow], outcomes: list[VideoOutcome], sec
         skipped=sum(r.status == STATUS_SKIPPED for r in rows), resumed=len(outcomes) - len(new),
         frames=sum(r.num_frames for r in rows), frames_sampled=sampled,
         frames_without_face=sum(o.frames_without_face for o in new),
+        detection_retries=sum(o.detection_retries for o in new), found_on_retry=sum(o.found_on_retry for o in new),
         skip_reasons=dict(Counter(r.reason.split(":")[0] for r in rows if r.status == STATUS_SKIPPED)),
         seconds=round(seconds, 3), frames_per_second=round(sampled / seconds, 3) if seconds > 0 else 0.0)
 
@@ -226,10 +238,11 @@ def _workers(face: dict[str, Any], todo: list[VideoRecord]) -> int:
 
 
 def _log_summary(summary: FaceCacheSummary) -> None:
-    log.info("face cache %s: %d videos, %d ok, %d skipped (%s), %d resumed, %d frames, %.1f frames/s",
+    log.info("face cache %s: %d videos, %d ok, %d skipped (%s), %d resumed, %d frames, %.1f frames/s, "
+             "%d faceless frames retried larger (%d found a face)",
              summary.dataset, summary.videos, summary.ok, summary.skipped,
              ", ".join(f"{k}: {v}" for k, v in summary.skip_reasons.items()) or "none", summary.resumed,
-             summary.frames, summary.frames_per_second)
+             summary.frames, summary.frames_per_second, summary.detection_retries, summary.found_on_retry)
 
 
 def write_face_cache(records: list[VideoRecord], work: Path, face_cfg: Mapping[str, Any],
