@@ -132,6 +132,35 @@ def test_forgerynet_lists(tmp_path):
         list_videos(cfg("forgerynet", root))
 
 
+def test_forgerynet_test_lists_restrict_the_test_set(tmp_path, caplog):
+    """data.options.test_lists: the reference's test_real.txt / test_fake.txt format (one video folder a line,
+    relative to the video release folder) keeps only the listed Validation videos."""
+    root, lists = tmp_path / "ForgeryNet", tmp_path / "splits"
+    videos = {"val_video_release/18/aa/video.mp4": 0, "val_video_release/18/bb/video.mp4": 0,
+              "val_video_release/1/cc/dd/video.mp4": 1, "val_video_release/1/ee/ff/video.mp4": 1}
+    touch(root, "Training/video/train_video_release/1/a/v1.mp4", *(f"Validation/video/{v}" for v in videos))
+    (root / "Training/video_list.txt").write_text("train_video_release/1/a/v1.mp4 1 3\n")
+    (root / "Validation/video_list.txt").write_text("".join(f"{v} {y} {y}\n" for v, y in videos.items()))
+    lists.mkdir()
+    (lists / "test_real.txt").write_text("18/aa/\n18/zz/\n")
+    (lists / "test_fake.txt").write_text("1/cc/dd/\n")
+    with caplog.at_level("INFO"):
+        records = by_id(list_videos(cfg("forgerynet", root, test_lists=str(lists))))
+    test = {v: r.label for v, r in records.items() if r.split == "test"}
+    assert test == {"forgerynet/real/raw/val_video_release__18__aa__video": 0,
+                    "forgerynet/type1/raw/val_video_release__1__cc__dd__video": 1}
+    assert "forgerynet/type3/raw/train_video_release__1__a__v1" in records  # training videos are kept
+    assert any("2 of 3 listed videos found, 2 unlisted test videos left out" in r.message for r in caplog.records)
+    assert any("not in Validation/video_list.txt, e.g. 18/zz" in r.message for r in caplog.records)
+    assert len([r for r in list_videos(cfg("forgerynet", root)) if r.split == "test"]) == 4  # no lists: all
+    (lists / "test_fake.txt").write_text("18/bb\n")
+    with pytest.raises(DatasetLayoutError, match="18/bb is listed as fake but .* has label 0"):
+        list_videos(cfg("forgerynet", root, test_lists=str(lists)))
+    (lists / "test_fake.txt").unlink()
+    with pytest.raises(DatasetLayoutError, match="test_fake.txt is missing"):
+        list_videos(cfg("forgerynet", root, test_lists=str(lists)))
+
+
 def test_dfdc_labels_csv_and_metadata(tmp_path):
     root = tmp_path / "DFDC"
     touch(root, "test/aaa.mp4", "test/bbb.mp4", "dfdc_train_part_0/ccc.mp4", "dfdc_train_part_0/ddd.mp4")
