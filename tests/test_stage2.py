@@ -35,9 +35,9 @@ def _video(rng: np.random.Generator, vid: str, fake: bool, frames: int = 8) -> V
 
 
 def _row(vid: str, split: str, label: int, frames: int, status: str = "ok", reason: str = "") -> IndexRow:
-    _, manip, comp, _ = vid.split("/")
-    return IndexRow(video_id=vid, label=label, dataset="demo", manipulation=manip, compression=comp,
-                    split=split, num_frames=frames, status=status, reason=reason, path=f"/x/{vid}")
+    dataset, manip, comp, name = vid.split("/")
+    return IndexRow(video_id=vid, label=label, dataset=dataset, manipulation=manip, compression=comp,
+                    split=split, num_frames=frames, status=status, reason=reason, path=f"/x/{vid}", target_id=name)
 
 
 def write_synthetic_embeddings(store: ArtifactStore, key: str, val: int = 8) -> dict[str, list[str]]:
@@ -155,6 +155,32 @@ def test_without_validation_reals_thresholds_fall_back_to_training_reals_and_say
     assert cal["scorers"]["ocsvm"]["reference"] == pytest.approx(scores.tolist())
     assert cal["scorers"]["ocsvm"]["thresholds"]["0.05"] == pytest.approx(np.quantile(scores, 0.95, method="higher"))
     assert detector.calibration.on_training_reals
+
+
+def test_test_reals_that_are_originals_the_run_trained_on_are_dropped_and_counted(tmp_path, caplog):
+    """DeeperForensics-1.0's reals are FF++ originals (data config reals_of): a test real whose original is a
+    train or val real of the training dataset leaves the test set, counted and logged."""
+    other = "+test_data.dfr={name: dfr, adapter: deeperforensics, reals_of: demo, root: /x, frames_per_video: 8, options: {}}"
+    cfg = _cfg(tmp_path, "stages=[fit_head,evaluate]", "logger=none", "eval.compare_heads=false", "head=ocsvm",
+               "eval.plots=false", other)
+    store = ArtifactStore(cfg.paths.artifact_dir)
+    write_synthetic_embeddings(store, embedding_key(cfg, cfg.data))
+    rng = np.random.default_rng(1)
+    originals = ["train00", "train07", "val03", "test01", "unseen0", "unseen1"]  # demo's train/val/test reals
+    rows = [_row(f"dfr/real/c23/{o}", "test", 0, 8) for o in originals]
+    rows += [_row(f"dfr/end_to_end/raw/{o}_M1", "test", 1, 8) for o in originals]
+    videos = [_video(rng, r.video_id, fake=r.label == 1) for r in rows]
+    with store.build("embeddings", embedding_key(cfg, cfg.test_data.dfr)) as work:
+        EmbeddingArtifact(EmbeddingTable.from_videos(videos, D), rows).write(work)
+    with caplog.at_level("INFO"):
+        ev = run_stages(cfg)["stages"]["evaluate"]
+    assert ev["dropped_seen_reals"] == {"dfr": 3}
+    assert ev["metrics"]["dfr"]["ocsvm"]["n_real"] == 3 and ev["metrics"]["dfr"]["ocsvm"]["n_fake"] == 6
+    assert ev["metrics"]["demo"]["ocsvm"]["n_real"] == 12  # the training dataset's own test set is untouched
+    with (tmp_path / "run" / "scores.csv").open() as handle:
+        tested = {r["video_id"] for r in csv.DictReader(handle) if r["dataset"] == "dfr" and r["label"] == "0"}
+    assert tested == {"dfr/real/c23/test01", "dfr/real/c23/unseen0", "dfr/real/c23/unseen1"}
+    assert any("dfr: 3 of its test reals are demo originals this run trained on" in r.message for r in caplog.records)
 
 
 def test_fit_head_is_deterministic_and_needs_embeddings(tmp_path):

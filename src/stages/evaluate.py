@@ -3,6 +3,10 @@
 Unscored videos: a video skipped by preprocessing, or with fewer than eval.min_frames embedded frames, has
 no differential (head, fusion) score. It is excluded from those scorers' metrics but listed in results.md,
 scores.csv and results.json; the classifier still scores it if it has at least one frame.
+
+Seen reals: a test dataset whose reals are another dataset's originals (data config `reals_of`, e.g.
+DeeperForensics-1.0's FF++ originals) loses the test reals the run trained on (src/evaluation/overlap.py),
+counted in results.json (dropped_seen_reals) and logged.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from src.evaluation.comparisons import paired_comparisons
 from src.evaluation.groups import GroupMetrics, Thresholds, evaluation_groups, group_metrics, mean_dataset_auc
 from src.evaluation.intervals import BootstrapSettings
 from src.evaluation.levels import LevelMetrics, sample_level_metrics
+from src.evaluation.overlap import drop_seen_reals
 from src.evaluation.plots import dataset_plots
 from src.evaluation.reports import (
     CalibrationRow,
@@ -88,10 +93,17 @@ def run(ctx: RunContext) -> dict[str, Any]:
     datasets = [d for d in datasets_in_run(cfg) if ev.include_train_dataset or d.name != cfg.data.name]
     if not datasets:
         raise ValueError("nothing to evaluate: set eval.include_train_dataset=true or add test_data entries")
-    videos = []
+    videos, dropped = [], {}
     for data in datasets:
         embeddings = read_embeddings(ctx.store, cfg, data)
-        videos += [score_row(detector, embeddings, row) for row in embeddings.rows if row.split == "test"]
+        rows = [row for row in embeddings.rows if row.split == "test"]
+        if data.get("reals_of") == cfg.data.adapter and data.name != cfg.data.name:
+            seen = drop_seen_reals(rows, read_embeddings(ctx.store, cfg, cfg.data).rows)
+            rows, dropped[data.name] = seen.kept, len(seen.dropped)
+            log.info("evaluate %s: %d of its test reals are %s originals this run trained on (train/val split of "
+                     "'%s'); left out of the test set, e.g. %s", data.name, len(seen.dropped), cfg.data.adapter,
+                     cfg.data.name, seen.dropped[:3])
+        videos += [score_row(detector, embeddings, row) for row in rows]
     if not videos:
         raise ValueError(f"no test videos in {[d.name for d in datasets]}: check the datasets' test splits")
     bootstrap = BootstrapSettings(int(ev.bootstrap.resamples), int(ev.bootstrap.seed), float(ev.bootstrap.confidence))
@@ -120,4 +132,4 @@ def run(ctx: RunContext) -> dict[str, Any]:
     return {"metrics": plain(metrics), "sample_level": plain(levels), "comparisons": plain(comparisons),
             "bootstrap": plain(bootstrap), "n_test_videos": len(videos), "n_unscored": len(unscored),
             "unscored": [{"video_id": u.video_id, "reason": u.reason} for u in unscored],
-            "primary": primary, "summary": summary}
+            "primary": primary, "summary": summary, "dropped_seen_reals": dropped}
