@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.config import compose_config, group_choices
 from src.models.extractor.backbones import backbone_data_config
-from tests.conftest import SHARED
+from tests.conftest import REPO_ROOT, SHARED
 
 PAPER = [e for e in group_choices("experiment") if e.startswith("paper_")]
 BASE = "paper_protocol"  # the shared protocol; its run is paper_compression_c23's
@@ -156,3 +156,26 @@ def test_groups_name_what_the_runs_evaluate() -> None:
                 manipulation, compression = rest
                 data = next(d for d in [cfg.data, *cfg.test_data.values()] if d.name == dataset)
                 assert manipulation in data.options.manipulations and [compression] == list(data.options.compressions)
+
+
+def _readme_rows() -> dict[str, str]:
+    """Experiment name -> last cell (paper AUC) of its row in the README's experiments table; a row naming
+    `paper_<family>_a` / `_b` stands for paper_<family>_a and paper_<family>_b."""
+    rows = {}
+    for line in (REPO_ROOT / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        names = re.findall(r"`([a-z0-9_]+)`", cells[0]) if line.startswith("| `paper_") else []
+        for n in names:
+            rows[n if n.startswith("paper_") else "_".join(names[0].split("_")[:2]) + n] = cells[-1]
+    return rows
+
+
+@pytest.mark.parametrize("name", [n for n in PAPER if n != BASE])
+def test_readme_experiments_table_carries_the_paper_auc_of_every_paper_experiment(name: str) -> None:
+    cell = _readme_rows().get(name)
+    assert cell is not None, f"README's experiments table has no row for {name}"
+    entries = _entries(name)
+    if all(e["auc"] is None for e in entries):
+        assert cell == "not published"
+    else:
+        assert [float(v) for v in cell.split(" / ")] == [e["auc"] for e in entries], (name, cell)
