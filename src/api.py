@@ -22,7 +22,6 @@ from data_modules.preprocess import FaceDetector, build_detector, extract_track,
 from data_modules.preprocess.face import Face
 from data_modules.preprocess.frames import read_image
 from data_modules.sources.common import IMAGE_EXTENSIONS
-from src.artifacts.embeddings import as_stored
 from src.artifacts.extractor import extractor_dir
 from src.artifacts.store import ArtifactStore
 from src.bundle.layout import InferenceSettings
@@ -220,8 +219,7 @@ class Detector:
         report(0.8, "embedding faces")
         images = self.face_images(track.crops, track.landmarks)
         embeddings, logits = self.embedder(images)
-        scored = self.detector.score_video(VideoEmbeddings(video_id, as_stored(embeddings), logits,
-                                                           track.frame_indices))
+        scored = self.detector.score_video(VideoEmbeddings(video_id, embeddings, logits, track.frame_indices))
         result.scores, result.reason = scored.scores, scored.reason
         result.decisions = {name: Decision(bool(value > thresholds[name]), thresholds[name])
                             for name, value in scored.scores.items() if value is not None and name in thresholds}
