@@ -39,7 +39,7 @@ def _best_epoch(tmp_path: Path, aucs: list[float], top_k: int) -> tuple[int, lis
     kept = sorted(p.name for p in Path(ckpt.dirpath).glob("epoch*.ckpt"))
     saved = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)
     state = torch.load(Path(ckpt.dirpath) / "last.ckpt", map_location="cpu", weights_only=True)
-    callback_state = next(v for k, v in state["callbacks"].items() if "Checkpoint" in k)
+    callback_state = state["callbacks"][ckpt.state_key]
     assert callback_state["best_model_path"] == ckpt.best_model_path  # resuming keeps the same choice
     return int(saved["epoch"]), kept
 
