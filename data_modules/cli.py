@@ -11,8 +11,9 @@ import types
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
+from data_modules.io import DamagedFileError
 from data_modules.registry import UnknownNameError
 from data_modules.sources.common import DatasetLayoutError
 
@@ -28,8 +29,27 @@ class InputFileError(ValueError):
     """An input file that is damaged, changed or of the wrong kind; the message names it and the fix."""
 
 
-EXPECTED_ERRORS = (UsageError, UnknownNameError, DatasetLayoutError, InputFileError, FileNotFoundError,
-                   NotADirectoryError, PermissionError)
+EXPECTED_ERRORS = (UsageError, UnknownNameError, DatasetLayoutError, InputFileError, DamagedFileError,
+                   FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def debug_requested(args: Sequence[str]) -> bool:
+    """True when the user asked for tracebacks: `--debug` among the arguments or HYDRA_FULL_ERROR=1."""
+    return "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def fail(err: BaseException) -> NoReturn:
+    """End the process with one `error: ...` line (exit 2)."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(2)
+
+
+def parse_bool(key: str, text: str) -> bool:
+    """`text` as a boolean (true/false, yes/no, on/off, 1/0), or a UsageError naming `key`."""
+    if text.lower() not in TRUE + FALSE:
+        raise UsageError(f"{key}={text}: expected true or false")
+    return text.lower() in TRUE
 
 
 def _convert(key: str, text: str, kind: Any) -> Any:
@@ -39,9 +59,7 @@ def _convert(key: str, text: str, kind: Any) -> Any:
             return None
         kind = next(a for a in typing.get_args(kind) if a is not type(None))
     if kind is bool:
-        if text.lower() not in TRUE + FALSE:
-            raise UsageError(f"{key}={text}: expected true or false")
-        return text.lower() in TRUE
+        return parse_bool(key, text)
     try:
         return Path(text) if kind is Path else kind(text)
     except ValueError:
@@ -71,13 +89,12 @@ def run_main(main: Callable[[list[str]], int | None], usage: str, argv: Sequence
     if any(a in ("-h", "--help") for a in args):
         print(usage)
         sys.exit(0)
-    debug = "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    debug = debug_requested(args)
     args = [a for a in args if a != "--debug"]
     try:
         status = main(args)
     except EXPECTED_ERRORS as err:
         if debug:
             raise
-        sys.stderr.write(f"error: {err}\n")
-        sys.exit(2)
+        fail(err)
     sys.exit(status or 0)

@@ -7,12 +7,39 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+
+class DamagedFileError(ValueError):
+    """A file that exists but cannot be parsed (truncated, corrupt, wrong format); the message names it and the fix."""
+
+
+@contextmanager
+def reading(path: Path | str, fix: str) -> Iterator[None]:
+    """Turn any parse failure inside the block into a one-line DamagedFileError naming `path` and `fix`.
+
+    Missing and unreadable files keep their own errors (FileNotFoundError, PermissionError): they need another fix."""
+    try:
+        yield
+    except (FileNotFoundError, PermissionError, IsADirectoryError, DamagedFileError):
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever a parser raises on bad bytes means the same thing here
+        detail = " ".join(str(err).split())[:160]
+        raise DamagedFileError(f"{path} is damaged or truncated ({type(err).__name__}: {detail}); {fix}") from err
+
+
+def read_json(path: Path | str, fix: str) -> Any:
+    """Parse a JSON file; bad content is a DamagedFileError naming the file and `fix`."""
+    path = Path(path)
+    text = path.read_text()
+    with reading(path, fix):
+        return json.loads(text)
 
 
 def to_plain(value: Any) -> Any:
@@ -104,7 +131,10 @@ def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     _atomic_write(path, lambda h: _write_npz(h, arrays), "wb")
 
 
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Load every array of an .npz written by `atomic_save_npz`, refusing pickled objects."""
-    with np.load(path, allow_pickle=False) as data:
+def load_npz(path: Path, fix: str = "delete it and rerun to rebuild it") -> dict[str, np.ndarray]:
+    """Load every array of an .npz written by `atomic_save_npz`, refusing pickled objects; a damaged file is a
+    DamagedFileError naming it and `fix`."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} is missing; {fix}")
+    with reading(path, fix), np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}

@@ -16,12 +16,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from data_modules.cli import InputFileError, parse_args, run_main
+from data_modules.cli import InputFileError, UsageError, parse_args, run_main
 from data_modules.preprocess import VideoReadError
 from data_modules.sources.common import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from src.api import NO_FACE, Detector, Progress, VideoResult
 from src.models.differential.calibration import CLASSIFIER, fusion_name
 from src.score import plot_saliency, plot_timeline
+from src.validation import OPEN_FRACTION, OPTIONAL_COUNT, POSITIVE, Number, check_arg
 
 # No usage statistics, update checks or hub telemetry: the page works on a machine without network.
 for _key, _value in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_DISABLE_TELEMETRY", "1"),
@@ -45,6 +46,14 @@ class AppArgs:
     max_mb: float = 200.0
     frames: int | None = None
     saliency: bool = True
+
+    def __post_init__(self) -> None:
+        check_arg("port", self.port, Number(low=1, high=65535))
+        check_arg("fpr", self.fpr, OPEN_FRACTION)
+        check_arg("max_mb", self.max_mb, POSITIVE)
+        check_arg("frames", self.frames, OPTIONAL_COUNT)
+        if self.backend not in ("onnx", "torch"):
+            raise UsageError(f"backend={self.backend}: expected onnx or torch")
 
 
 @dataclass(frozen=True)

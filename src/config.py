@@ -8,7 +8,9 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from omegaconf import DictConfig, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from data_modules.cli import UsageError
 from data_modules.registry import UnknownNameError
@@ -79,6 +81,26 @@ def compose_config(overrides: list[str] | None = None, output_dir: Path | None =
         with open_dict(cfg):
             del cfg["hydra"]
     return cfg
+
+
+def compose_checked(overrides: list[str] | None = None, output_dir: Path | None = None) -> DictConfig:
+    """`compose_config` for command lines: a bad group option, key or value is a one-line ConfigValueError
+    (naming the override and the fix) before any work."""
+    from src.validation import ConfigValueError, validate_config
+
+    overrides = list(overrides or [])
+    check_group_overrides(overrides)
+    try:
+        cfg = compose_config(overrides, output_dir)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigValueError(f"{one_line(err)} (overrides: {' '.join(overrides) or 'none'})") from err
+    validate_config(cfg)
+    return cfg
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line (Hydra's messages span several)."""
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
 def datasets_in_run(cfg: DictConfig) -> list[DictConfig]:

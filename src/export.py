@@ -12,6 +12,7 @@ from pathlib import Path
 from data_modules.cli import parse_args, run_main
 from src.bundle.export import export_bundle
 from src.models.extractor.export import OPSET
+from src.validation import Number, check_arg
 
 USAGE = ("usage: python -m src.export run=<run dir> out=<bundle dir> [artifacts=<artifact store>] [opset=17] "
          "[overwrite=false]")
@@ -26,6 +27,9 @@ class ExportArgs:
     artifacts: Path | None = None
     opset: int = OPSET
     overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        check_arg("opset", self.opset, Number(low=7))
 
 
 def export(argv: list[str]) -> int:

@@ -12,15 +12,16 @@ import sys
 from data_modules.cli import run_main
 from src.artifacts.faces import build_face_cache
 from src.artifacts.store import ArtifactStore
-from src.config import check_group_overrides, compose_config, datasets_in_run
+from src.config import compose_checked, datasets_in_run
+from src.validation import check_roots
 
 USAGE = "usage: python -m src.preprocess data=<dataset> data.root=<dir> [face=<backend>] [key=value ...]"
 
 
 def preprocess(overrides: list[str]) -> int:
-    """Build every dataset's face cache."""
-    check_group_overrides(overrides)
-    cfg = compose_config(overrides)
+    """Check the config and every dataset root, then build every dataset's face cache."""
+    cfg = compose_checked(overrides)
+    check_roots(cfg)
     store = ArtifactStore(cfg.paths.artifact_dir)
     store.check_usable()
     try:

@@ -23,13 +23,18 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from data_modules.cli import UsageError, run_main
-from data_modules.io import atomic_write_text
+from data_modules.cli import UsageError, parse_bool, run_main
+from data_modules.io import atomic_write_text, reading
 from data_modules.registry import UnknownNameError
-from src.config import CONFIG_DIR, check_group_overrides, check_launcher_overrides, compose_config
+from src.config import (
+    CONFIG_DIR,
+    check_group_overrides,
+    check_launcher_overrides,
+    compose_checked,
+    compose_config,
+)
 from src.evaluation.reproduction import find_runs
 from src.evaluation.seeds import seed_rows, seeds_markdown
-from src.utils.loggers import resolve_wandb_mode
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -77,11 +82,12 @@ def load_sweep(name: str = "grid") -> SweepSpec:
     if not path.is_file():
         choices = sorted(p.stem for p in SWEEP_DIR.glob("*.yaml"))
         raise FileNotFoundError(f"no sweep definition {path}; valid choices: {', '.join(choices)}")
-    raw: dict[str, Any] = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    spec = SweepSpec(name=raw["name"], experiment=raw["experiment"], metric=dict(raw["metric"]),
-                     parameters={k: [str(v) for v in vs] for k, vs in raw["parameters"].items()},
-                     overrides=tuple(raw.get("overrides") or ()),
-                     seeds=parse_seeds(raw.get("seeds") or [], f"{path}: seeds"))
+    with reading(path, "fix its YAML (keys: name, experiment, metric, parameters, overrides, seeds)"):
+        raw: dict[str, Any] = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        spec = SweepSpec(name=raw["name"], experiment=raw["experiment"], metric=dict(raw["metric"]),
+                         parameters={k: [str(v) for v in vs] for k, vs in raw["parameters"].items()},
+                         overrides=tuple(raw.get("overrides") or ()),
+                         seeds=parse_seeds(raw.get("seeds") or [], f"{path}: seeds"))
     try:
         check_group_overrides([f"{k}={','.join(v)}" for k, v in spec.parameters.items()]
                               + [f"experiment={spec.experiment}"])
@@ -173,6 +179,18 @@ def narrow(spec: SweepSpec, args: list[str]) -> tuple[SweepSpec, list[str]]:
                    seeds=seeds), extra
 
 
+def check_grid(spec: SweepSpec) -> None:
+    """Compose and check every run of the grid (options, values, dataset roots) before the first one starts."""
+    from src.validation import check_run
+
+    for combo in grid(spec):
+        overrides = [*base_overrides(spec, "wandb_offline"), *(f"{k}={v}" for k, v in combo.items())]
+        try:
+            check_run(compose_checked(overrides))
+        except UsageError as err:
+            raise UsageError(f"sweep {spec.name}, run {' '.join(f'{k}={v}' for k, v in combo.items())}: {err}") from None
+
+
 def _run(argv: list[str]) -> None:
     log.info("running: %s", " ".join(argv))
     subprocess.run(argv, check=True, cwd=CONFIG_DIR.parent)
@@ -258,12 +276,15 @@ def sweep(args: list[str]) -> int:
     A launcher makes the grid Hydra multiruns on it (online W&B runs grouped by the sweep name when W&B is
     online), since a W&B agent runs its jobs on the machine it was started on."""
     name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "grid")
-    dry_run = any(a.lower() in ("dry_run=true", "dry_run=1") for a in args)
+    dry_run = parse_bool("dry_run", next((a.split("=", 1)[1] for a in args if a.startswith("dry_run=")), "false"))
     launcher = tuple(a for a in args if is_launcher_override(a))
     rest = [a for a in args if not a.startswith(("sweep=", "dry_run=")) and not is_launcher_override(a)]
     spec, extra = narrow(load_sweep(name), rest)
     check_group_overrides(extra)
     check_launcher_overrides(list(launcher))
+    check_grid(spec)
+    from src.utils.loggers import resolve_wandb_mode  # imports Lightning: only once the grid is known good
+
     mode = resolve_wandb_mode("online")
     log.info("sweep %s: %d runs (%s), W&B %s", spec.name, len(grid(spec)),
              " x ".join(f"{k}: {len(v)}" for k, v in sorted(spec.swept.items())), mode)

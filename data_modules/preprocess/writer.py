@@ -25,7 +25,8 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data_modules.cache import FaceCache
-from data_modules.io import atomic_write_json, to_plain
+from data_modules.cli import InputFileError, UsageError
+from data_modules.io import atomic_write_json, read_json, reading, to_plain
 from data_modules.preprocess.detectors import build_detector
 from data_modules.preprocess.face import FaceDetector
 from data_modules.preprocess.frames import VideoReadError
@@ -192,7 +193,9 @@ class FaceCacheSummary:
     @classmethod
     def read(cls, path: Path) -> FaceCacheSummary:
         """A summary written by `write_face_cache`."""
-        return cls(**json.loads(Path(path).read_text()))
+        fix = f"delete the face cache {Path(path).parent} and rerun preprocessing"
+        with reading(path, fix):
+            return cls(**read_json(path, fix))
 
 
 def summarize(name: str, rows: list[IndexRow], outcomes: list[VideoOutcome], seconds: float) -> FaceCacheSummary:
@@ -253,6 +256,7 @@ def write_face_cache(records: list[VideoRecord], work: Path, face_cfg: Mapping[s
     sharded build into the cache an unsharded run writes. Check `face_cfg` with `check_face_config` first
     (unless the dataset ships its own crops): a broken detector stops the whole build."""
     face, data = to_plain(face_cfg), to_plain(data_cfg)
+    check_frames_per_video(data)
     start = time.perf_counter()
     _remove_stale_temps(work)
     parts, cache = read_parts(work), FaceCache(work)
@@ -267,6 +271,11 @@ def write_face_cache(records: list[VideoRecord], work: Path, face_cfg: Mapping[s
     atomic_write_json(work / SUMMARY_FILE, asdict(summary))
     shutil.rmtree(work / SHARD_DIR, ignore_errors=True)  # merged: the cache holds exactly an unsharded run's files
     _log_summary(summary)
+    if summary.ok == 0:  # raising keeps the store from marking it complete; nothing usable is lost by removing it
+        shutil.rmtree(work, ignore_errors=True)
+        reasons = ", ".join(f"{k}: {v}" for k, v in summary.skip_reasons.items()) or "no videos listed"
+        raise InputFileError(f"no usable video in dataset {summary.dataset} ({summary.videos} listed; skipped: "
+                             f"{reasons}); nothing was cached: fix data.root or the face settings and rerun")
     return summary
 
 
@@ -274,6 +283,7 @@ def write_face_cache_shard(records: list[VideoRecord], work: Path, face_cfg: Map
                            data_cfg: Mapping[str, Any], shard: ShardSpec) -> FaceCacheSummary:
     """Cache the videos of one shard into `work` (resuming) and write its part; returns the shard's counts."""
     face, data = to_plain(face_cfg), to_plain(data_cfg)
+    check_frames_per_video(data)
     mine = select_shard(records, shard)
     start = time.perf_counter()
     _remove_stale_temps(work, shard)
@@ -286,3 +296,10 @@ def write_face_cache_shard(records: list[VideoRecord], work: Path, face_cfg: Map
     summary = summarize(f"{data['name']} shard {shard.name}", _index_rows(mine, outcomes), outcomes, seconds)
     _log_summary(summary)
     return summary
+
+
+def check_frames_per_video(data: Mapping[str, Any]) -> None:
+    """frames_per_video must be a positive integer: sampling 0 or -5 frames would skip every video."""
+    value = data.get("frames_per_video")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"data.frames_per_video={value}: expected an integer >= 1, e.g. data.frames_per_video=8")

@@ -27,7 +27,7 @@ ADAPTERS: Registry[ModuleType] = Registry("data.adapter")
 for _name in ("ffpp", "celebdf", "deeperforensics", "forgerynet", "dfdc", "deepfakebench", "folder", "demo"):
     ADAPTERS.add(_name, f"data_modules.sources.{_name}")
 
-__all__ = ["ADAPTERS", "DatasetLayoutError", "PreparedFrame", "list_videos", "prepared_frames_of"]
+__all__ = ["ADAPTERS", "DatasetLayoutError", "PreparedFrame", "check_root", "list_videos", "prepared_frames_of"]
 
 PreparedReader = Callable[[VideoRecord, Mapping[str, Any]], list[PreparedFrame]]
 
@@ -35,6 +35,17 @@ PreparedReader = Callable[[VideoRecord, Mapping[str, Any]], list[PreparedFrame]]
 def prepared_frames_of(data_cfg: DictConfig | Mapping[str, Any]) -> PreparedReader | None:
     """The adapter's reader of the face crops its dataset ships, or None when faces must be detected."""
     return getattr(ADAPTERS.get(str(data_cfg["adapter"])), "prepared_frames", None)
+
+
+def check_root(data_cfg: DictConfig | Mapping[str, Any], key: str = "data") -> None:
+    """Raise DatasetLayoutError when the dataset's root folder is missing (adapters with BUILDS_ROOT make it)."""
+    adapter = ADAPTERS.get(str(data_cfg["adapter"]))
+    root = Path(str(data_cfg["root"]))
+    if getattr(adapter, "BUILDS_ROOT", False) or root.is_dir():
+        return
+    what = "is not a folder" if root.exists() else "does not exist"
+    raise DatasetLayoutError(f"{key}.root={root} {what}; set {key}.root=<the {data_cfg['name']} folder> "
+                             f"(expected layout: README, Data layout)")
 
 
 def list_videos(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:

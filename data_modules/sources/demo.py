@@ -16,6 +16,7 @@ from data_modules.sources.common import options_of
 
 LAYOUT = """built automatically under data.root (default artifacts/demo_media) from face photos shipped in
 installed packages: real/<identity>_<nn>.mp4, fake/landmark_swap/<source>_to_<target>.mp4, splits.json"""
+BUILDS_ROOT = True  # data.root is made on first use, so a missing root is no error
 
 
 def list_records(data_cfg: DictConfig | Mapping[str, Any]) -> list[VideoRecord]:

@@ -7,14 +7,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 
-from data_modules.io import atomic_save_npz, atomic_write_json, load_npz
+from data_modules.io import atomic_save_npz, atomic_write_json, load_npz, read_json, reading
 from data_modules.records import IndexRow, select_rows
 from src.artifacts.keys import embedding_key
 from src.artifacts.store import ArtifactStore
@@ -90,7 +89,7 @@ class EmbeddingTable:
         """Read a table written by `save`."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"no embedding table at {path}; run the embed stage")
-        return cls(**load_npz(path))
+        return cls(**load_npz(path, f"delete {Path(path).parent} and rerun the embed stage to rebuild it"))
 
 
 @dataclass
@@ -115,7 +114,9 @@ class EmbeddingArtifact:
     @classmethod
     def read(cls, directory: Path) -> EmbeddingArtifact:
         """Read a written artifact."""
-        rows = [IndexRow.from_strings(r) for r in json.loads((directory / ROWS_FILE).read_text())]
+        fix = f"delete {directory} and rerun the embed stage to rebuild it"
+        with reading(directory / ROWS_FILE, fix):
+            rows = [IndexRow.from_strings(r) for r in read_json(directory / ROWS_FILE, fix)]
         pseudo = directory / PSEUDO_FILE
         return cls(EmbeddingTable.load(directory / EMBEDDINGS_FILE), rows,
                    EmbeddingTable.load(pseudo) if pseudo.is_file() else None)

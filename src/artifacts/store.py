@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import tempfile
@@ -12,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from data_modules.io import atomic_write_json, stable_hash
+from data_modules.io import atomic_write_json, read_json, stable_hash
 from src.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -88,7 +87,8 @@ class ArtifactStore:
 
     def read_meta(self, kind: str, key: str) -> dict[str, Any]:
         """The metadata stored with a finished artifact."""
-        return json.loads((self.path(kind, key) / COMPLETE_MARKER).read_text())
+        return read_json(self.path(kind, key) / COMPLETE_MARKER,
+                         f"delete {self.path(kind, key)} and rerun the stage that builds it")
 
     def require(self, kind: str, key: str, made_by: str) -> Path:
         """Path of a finished artifact, or a clear error naming the stage that makes it."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from data_modules.blending.crop import INFERENCE_MARGIN
-from data_modules.io import to_plain
+from data_modules.io import reading, to_plain
 from src.bundle.layout import CONFIG_FILE, InferenceSettings
 from src.models.extractor.net import FeatureExtractorNet
 
@@ -17,7 +17,8 @@ def load_run_config(run_dir: Path | str) -> DictConfig:
     config = Path(run_dir) / CONFIG_FILE
     if not config.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); pass run=<outputs/.../runs/..>")
-    return OmegaConf.load(config)
+    with reading(config, "it is the run's config dump: rerun the run (python -m src.run) into a new run dir"):
+        return OmegaConf.load(config)
 
 
 def run_settings(cfg: DictConfig, net: FeatureExtractorNet) -> InferenceSettings:

@@ -8,7 +8,6 @@ of one row (seeds) give mean ± sample std and n. AUCs are in percent, as in the
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from data_modules.io import atomic_write_bytes, stable_hash
+from data_modules.io import atomic_write_bytes, read_json, reading, stable_hash
 
 TABLE_ORDER = ("cross_manipulation", "operator_ablation_cross_manipulation", "cross_dataset",
                "operator_ablation_cross_dataset", "compression", "head_ablation", "backbone_ablation")
@@ -143,14 +142,13 @@ def read_run(run_dir: Path) -> RunRecord | None:
     results_path, config_path = run_dir / "results.json", run_dir / "config.yaml"
     if not (results_path.is_file() and config_path.is_file()):
         return None
-    try:
-        results = json.loads(results_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{results_path} is not valid JSON ({err}); delete the run or rerun it") from err
+    fix = f"delete the run {run_dir} or rerun it"
+    results = read_json(results_path, fix)
     evaluate = results.get("stages", {}).get("evaluate")
     if not evaluate:
         return None
-    config = yaml.safe_load(config_path.read_text()) or {}
+    with reading(config_path, fix):
+        config = yaml.safe_load(config_path.read_text()) or {}
     rows = tuple(PaperRow.from_entry(e) for e in config.get("paper") or [])
     seed = config.get("seed")
     return RunRecord(run_dir, config_hash(config), rows, evaluate.get("metrics", {}),

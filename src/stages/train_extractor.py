@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from data_modules.cli import InputFileError
+from data_modules.io import DamagedFileError
 from data_modules.pseudo_fake import PseudoFakeDataModule
 from src.artifacts.extractor import CHECKPOINT_DIR, KIND, LAST
 from src.artifacts.faces import open_face_cache
@@ -126,6 +128,7 @@ def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
     resumed = last.is_file()
     if resumed:
         log.info("resuming stage-1 training from %s", last)
+        check_checkpoint(last)
     try:  # weights_only=True even when TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set: a checkpoint never runs code
         trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if resumed else None, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -144,6 +147,19 @@ def _train(ctx: RunContext, key: str) -> dict[str, Any] | None:
     log.info("stage 1: best val/auc %s from %s; exported to %s", summary["val_auc"], best.name,
              store.path(KIND, key))
     return summary
+
+
+def check_checkpoint(path: Path) -> None:
+    """A truncated or corrupt checkpoint (a torch zip archive) is a DamagedFileError saying what to delete; the
+    archive's CRCs are checked without unpickling anything."""
+    fix = f"delete {path} to restart stage-1 training from the start (the other checkpoints stay)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise DamagedFileError(f"{path} is damaged or truncated ({type(err).__name__}: {err}); {fix}") from err
+    if bad is not None:
+        raise DamagedFileError(f"{path} is damaged (bad CRC in {bad}); {fix}")
 
 
 def run(ctx: RunContext) -> dict[str, Any]:

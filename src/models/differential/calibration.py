@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from data_modules.cli import UsageError
+
 CLASSIFIER = "classifier"
 VideoScores = dict[str, float | None]
 
@@ -107,7 +109,7 @@ class Calibration:
         for name, entry in self.scorers.items():
             table = {float(k): v for k, v in entry.thresholds.items()}
             if fpr not in table:
-                raise ValueError(f"fpr={fpr} was not calibrated in {source}; choose one of {sorted(table)} "
+                raise UsageError(f"fpr={fpr} was not calibrated in {source}; choose one of {sorted(table)} "
                                  "(eval.fpr_targets of the run)")
             out[name] = float(table[fpr])
         return out

@@ -5,7 +5,6 @@ A run directory holds its detector: scorer.json (ScorerSettings), heads/<name>/ 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from data_modules.io import atomic_write_json
+from data_modules.io import atomic_write_json, read_json, reading
 from data_modules.registry import Registry
 from src.models.differential.calibration import CLASSIFIER, Calibration, VideoScores, calibrate, fusion_name
 from src.models.differential.heads import Head, build_head, load_head
@@ -218,8 +217,13 @@ class DifferentialDetector:
         path = run_dir / SETTINGS_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{run_dir} has no {SETTINGS_FILE}: run the fit_head stage into this run dir")
-        settings = ScorerSettings.from_json(json.loads(path.read_text()))
+        fix = f"rerun the fit_head stage into {run_dir} (it rewrites the detector files)"
+        with reading(path, fix):
+            settings = ScorerSettings.from_json(read_json(path, fix))
         heads = {name: load_head(run_dir / HEADS_DIR / name) for name in settings.heads}
         cal_path = run_dir / CALIBRATION_FILE
-        calibration = Calibration.from_json(json.loads(cal_path.read_text())) if cal_path.is_file() else None
+        calibration = None
+        if cal_path.is_file():
+            with reading(cal_path, fix):
+                calibration = Calibration.from_json(read_json(cal_path, fix))
         return cls(heads, settings, calibration)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
-from data_modules.io import atomic_write_bytes, atomic_write_json, to_plain
+from data_modules.io import atomic_write_bytes, atomic_write_json, read_json, reading, to_plain
 from src.models.extractor.backbones import create_backbone
 
 WEIGHTS_NAME, META_NAME = "model.safetensors", "model.json"
@@ -95,7 +94,7 @@ def save_extractor(net: FeatureExtractorNet, out_dir: Path, extra: dict[str, Any
 
 def read_spec(meta_path: Path) -> ExtractorSpec:
     """The spec stored in model.json (files written before channels_last moved to the top keep it in hparams)."""
-    meta = json.loads(meta_path.read_text())
+    meta = read_json(meta_path, f"delete {meta_path.parent} and rerun the 'train_extractor' stage to rebuild it")
     channels_last = meta.get("channels_last", meta.get("hparams", {}).get("channels_last", False))
     return ExtractorSpec(backbone=meta["backbone"], image_size=int(meta["image_size"]), mean=meta["mean"],
                          std=meta["std"], channels_last=bool(channels_last))
@@ -109,5 +108,7 @@ def load_extractor(artifact_dir: Path | str, device: str | torch.device = "cpu")
         raise FileNotFoundError(f"{artifact_dir} holds no exported extractor ({META_NAME} + {WEIGHTS_NAME}); "
                                 f"run the 'train_extractor' stage with the same config")
     net = FeatureExtractorNet.build(read_spec(meta_path), pretrained=False)
-    net.load_state_dict(load_file(str(weights_path)), strict=True)
+    with reading(weights_path, f"delete {artifact_dir} and rerun the 'train_extractor' stage to rebuild it"):
+        state = load_file(str(weights_path))
+    net.load_state_dict(state, strict=True)
     return net.to(device).eval()

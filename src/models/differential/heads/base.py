@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
-from data_modules.io import atomic_write_bytes, atomic_write_json
+from data_modules.io import atomic_write_bytes, atomic_write_json, read_json, reading
 from data_modules.registry import Registry
 from src.utils.logging import get_logger
 
@@ -109,7 +108,9 @@ class Head(ABC):
             raise ValueError(f"{directory} holds a '{meta['name']}' head, not '{cls.name}'")
         head = cls(cls.Params(**meta["params"]), meta["seed"])
         head.in_dim = int(meta["in_dim"])
-        head.restore(load_file(str(Path(directory) / ARRAYS_FILE)), meta["state"])
+        with reading(Path(directory) / ARRAYS_FILE, f"rerun the fit_head stage ({directory} is one of its heads)"):
+            arrays = load_file(str(Path(directory) / ARRAYS_FILE))
+        head.restore(arrays, meta["state"])
         return head
 
 
@@ -118,5 +119,5 @@ def read_meta(directory: Path | str) -> dict[str, Any]:
     path = Path(directory) / META_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no saved head at {directory} (missing {META_FILE}); run the fit_head stage")
-    return json.loads(path.read_text())
+    return read_json(path, f"rerun the fit_head stage ({directory} is one of its heads)")
 
