@@ -88,7 +88,7 @@ CASES: list[Case] = [
     Case("run-batch-zero", RUN, (*TINY, "extractor.pairs_per_batch=0"), ("extractor.pairs_per_batch",)),
     Case("run-fpr-out-of-range", RUN, (*TINY, "eval.fpr_targets=[0,0.5]"), ("eval.fpr_targets", "(0, 1)")),
     Case("run-fpr-empty", RUN, (*TINY, "eval.fpr_targets=[]"), ("eval.fpr_targets",)),
-    Case("run-head-batch", RUN, (*TINY, "head.batch_size=-1"), ("head.batch_size=-1",)),
+    Case("run-head-batch", RUN, (*TINY, "head=deep_svdd", "head.batch_size=-1"), ("head.batch_size=-1", ">= 1")),
     Case("run-compared-head", RUN, (*TINY, "heads.gmm.n_components=0"), ("heads.gmm.n_components=0",)),
     Case("run-lr-negative", RUN, (*TINY, "extractor.lr=-1"), ("extractor.lr=-1", "> 0")),
     Case("run-workers-negative", RUN, (*TINY, "extractor.num_workers=-1"), ("extractor.num_workers",)),

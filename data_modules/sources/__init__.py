@@ -44,7 +44,7 @@ def check_root(data_cfg: DictConfig | Mapping[str, Any], key: str = "data") -> N
     if getattr(adapter, "BUILDS_ROOT", False) or root.is_dir():
         return
     what = "is not a folder" if root.exists() else "does not exist"
-    raise DatasetLayoutError(f"{key}.root={root} {what}; set {key}.root=<the {data_cfg['name']} folder> "
+    raise DatasetLayoutError(f"{key}.root={root} {what}; set {key}.root=<the {data_cfg['name']} dataset folder> "
                              f"(expected layout: README, Data layout)")
 
 
