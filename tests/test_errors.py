@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -203,6 +204,33 @@ def test_missing_data_root_fails_before_hydra_makes_a_run_dir(tmp_path: Path) ->
     done = run_cli(RUN, [*TINY, "data=folder", f"data.root={tmp_path}/none", f"paths.log_dir={tmp_path}/logs"])
     assert done.returncode == 2 and f"data.root={tmp_path}/none does not exist" in done.stdout
     assert not (tmp_path / "logs").exists(), "no run dir and no config dump for a run that cannot start"
+
+
+def test_every_shipped_option_passes_validation() -> None:
+    """No false alarms: each experiment, and each option of every group on the default config, validates."""
+    from src.config import config_groups, group_choices
+    from src.validation import validate_config
+
+    overrides = [[f"experiment={e}"] for e in group_choices("experiment")]
+    overrides += [[f"{g}={o}"] for g in config_groups() if g not in ("experiment", "sweep") for o in group_choices(g)]
+    for override in overrides:
+        validate_config(compose_config(override))
+
+
+def test_validation_names_the_first_bad_option_with_a_valid_example() -> None:
+    from src.validation import ConfigValueError, validate_config
+
+    for override, message in (("eval.fusion.weights=[0.5,1.5]", "eval.fusion.weights=[0.5,1.5]: expected a list of "
+                                                                  "numbers in [0, 1]"),
+                              ("heads.deep_svdd.hidden=[0]", "heads.deep_svdd.hidden=[0]: expected a list of integers"),
+                              ("backbone.image_size=null", None), ("head=gmm_paper", None),
+                              ("trainer.limit_train_batches=0.25", None), ("extractor.lr=1e-4", None)):
+        cfg = compose_config(["experiment=demo_tiny", override])
+        if message is None:
+            validate_config(cfg)
+        else:
+            with pytest.raises(ConfigValueError, match=re.escape(message)):
+                validate_config(cfg)
 
 
 # ---- defect 1: non-positive frame counts and caches without a usable video -----------------------------------------
