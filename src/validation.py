@@ -28,6 +28,7 @@ class Number:
     open_low: bool = False
     open_high: bool = False
     nullable: bool = False
+    words: tuple[str, ...] = ()  # named values accepted besides numbers, e.g. "auto"
 
     def describe(self) -> str:
         """The expected value in words, e.g. 'an integer >= 1' or 'a number in (0, 1)'."""
@@ -40,12 +41,15 @@ class Number:
             text = f"{kind} {'<' if self.open_high else '<='} {self.high:g}"
         else:
             text = kind
+        text = " or ".join([text, *(f"'{w}'" for w in self.words)])
         return f"{text} or null" if self.nullable else text
 
     def accepts(self, value: Any) -> bool:
         """True when `value` has the right type and lies in range."""
         if value is None:
             return self.nullable
+        if isinstance(value, str) and value in self.words:
+            return True
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
         if self.integer and not isinstance(value, int):
@@ -99,7 +103,7 @@ RULES: tuple[Rule, ...] = (
     Rule("extractor.epochs", COUNT),
     Rule("extractor.decay_start", FRACTION),
     Rule("extractor.pairs_per_batch", COUNT),
-    Rule("extractor.num_workers", WORKERS),
+    Rule("extractor.num_workers", Number(low=0, words=("auto",))),
     Rule("extractor.val_size", Number(low=2)),
     Rule("extractor.top_k", Number(low=-1)),
     Rule("pairs.max_frames", Number(low=2)),

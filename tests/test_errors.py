@@ -92,7 +92,7 @@ CASES: list[Case] = [
     Case("run-head-batch", RUN, (*TINY, "head=deep_svdd", "head.batch_size=-1"), ("head.batch_size=-1", ">= 1")),
     Case("run-compared-head", RUN, (*TINY, "heads.gmm.n_components=0"), ("heads.gmm.n_components=0",)),
     Case("run-lr-negative", RUN, (*TINY, "extractor.lr=-1"), ("extractor.lr=-1", "> 0")),
-    Case("run-workers-negative", RUN, (*TINY, "extractor.num_workers=-1"), ("extractor.num_workers",)),
+    Case("run-workers-negative", RUN, (*TINY, "extractor.num_workers=-1"), ("extractor.num_workers=-1", "'auto'")),
     Case("run-face-workers-text", RUN, (*TINY, "face.num_workers=two"), ("face.num_workers=two",)),
     Case("run-decay-fraction", RUN, (*TINY, "extractor.decay_start=2"), ("extractor.decay_start=2", "[0, 1]")),
     Case("run-max-epochs", RUN, (*TINY, "trainer.max_epochs=0"), ("trainer.max_epochs=0",)),
