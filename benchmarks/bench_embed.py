@@ -18,10 +18,10 @@ from benchmarks.bench_train import backbone_cfg
 from data_modules.crops import inference_crops
 from data_modules.prefetch import map_ahead
 from data_modules.workers import usable_cpus
+from src.artifacts.embeddings import embed_videos
 from src.models.extractor.backbones import backbone_data_config
 from src.models.extractor.inference import FrameEmbedder
 from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet
-from src.stages.embed import embed_videos
 
 GPU = False
 SIZE, CROP, READ_AHEAD = 224, 320, 4

@@ -13,9 +13,9 @@ import torch
 from data_modules.crops import inference_crops
 from data_modules.normalize import normalize_images
 from data_modules.prefetch import map_ahead
+from src.artifacts.embeddings import embed_videos
 from src.models.extractor.inference import FrameEmbedder, autocast_dtype
 from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet
-from src.stages.embed import embed_videos
 from tests.fixtures_faces import write_face_cache
 from tests.test_extractor import MEAN, STD, TINY, one_thread  # noqa: F401  (autouse fixture)
 

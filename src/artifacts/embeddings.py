@@ -7,17 +7,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 
+from data_modules.cache import FaceCache
+from data_modules.crops import inference_crops
 from data_modules.io import atomic_save_npz, atomic_write_json, load_npz, read_json, reading
+from data_modules.prefetch import map_ahead
 from data_modules.records import IndexRow, select_rows
+from data_modules.workers import usable_cpus
 from src.artifacts.keys import embedding_key
 from src.artifacts.store import ArtifactStore
 from src.models.differential.pairs import VideoEmbeddings
+from src.models.extractor.inference import FrameEmbedder
+from src.utils.logging import get_logger
+
+log = get_logger(__name__)
 
 KIND = "embeddings"
 EMBEDDINGS_FILE, PSEUDO_FILE, ROWS_FILE = "embeddings.npz", "pseudo_val.npz", "videos.json"
@@ -120,6 +130,30 @@ class EmbeddingArtifact:
         pseudo = directory / PSEUDO_FILE
         return cls(EmbeddingTable.load(directory / EMBEDDINGS_FILE), rows,
                    EmbeddingTable.load(pseudo) if pseudo.is_file() else None)
+
+
+def embed_videos(embedder: FrameEmbedder, video_ids: list[str],
+                 read: Callable[[str], tuple[list[np.ndarray], np.ndarray]], read_ahead: int, label: str = ""
+                 ) -> list[VideoEmbeddings]:
+    """Embed each video's crops (`read(video_id)` -> crops, frame numbers), reading up to `read_ahead` videos
+    ahead in background threads (one per usable CPU, at most read_ahead) while the network runs; consecutive
+    videos share batches."""
+    reads = map_ahead(read, video_ids, read_ahead, min(read_ahead, usable_cpus()))
+    videos = (((v, frames), crops) for v, (crops, frames) in zip(video_ids, reads, strict=True))
+    out = []
+    for n, ((video_id, frames), embeddings, logits) in enumerate(embedder.embed_videos(videos), 1):
+        out.append(VideoEmbeddings(video_id, embeddings, logits, frames))
+        if label and n % 50 == 0:
+            log.info("embed %s: %d/%d videos", label, n, len(video_ids))
+    return out
+
+
+def embed_cache(cache: FaceCache, rows: list[IndexRow], embedder: FrameEmbedder, read_ahead: int, label: str
+                ) -> EmbeddingTable:
+    """Every cached frame of the usable `rows` embedded (inference crops), as a table."""
+    video_ids = [r.video_id for r in select_rows(rows)]
+    read = partial(inference_crops, cache, size=embedder.size)
+    return EmbeddingTable.from_videos(embed_videos(embedder, video_ids, read, read_ahead, label), embedder.embed_dim)
 
 
 def read_embeddings(store: ArtifactStore, cfg: DictConfig, data: DictConfig) -> EmbeddingArtifact:

@@ -43,8 +43,10 @@ class FaceCacheResult:
 
 
 def build_face_cache(store: ArtifactStore, data_cfg: DictConfig | Mapping[str, Any],
-                     face_cfg: DictConfig | Mapping[str, Any]) -> FaceCacheResult:
-    """Build (or resume, or reuse) the face cache of one dataset with one detector configuration.
+                     face_cfg: DictConfig | Mapping[str, Any], splits: tuple[str, ...] | None = None
+                     ) -> FaceCacheResult:
+    """Build (or resume, or reuse) the face cache of one dataset with one detector configuration, of every
+    video or only those of `splits` (a perturbed copy of the test videos).
 
     With `face.shard=i face.num_shards=n` only shard i's videos are cached and recorded; the shard that finds
     every other one finished merges them (a run without face.shard merges too, doing any missing videos).
@@ -52,18 +54,19 @@ def build_face_cache(store: ArtifactStore, data_cfg: DictConfig | Mapping[str, A
     data = data_cfg if isinstance(data_cfg, DictConfig) else OmegaConf.create(to_plain(data_cfg))
     face = to_plain(face_cfg)
     shard = ShardSpec.from_face_config(face)
-    key = face_cache_key(data, OmegaConf.create(face))
+    key = face_cache_key(data, OmegaConf.create(face), splits)
     if _whole(store, key):
         return _reuse(store, key, data.name)
     if prepared_frames_of(data) is None:
         check_face_config(face)
-    records = list_videos(data)
+    records = [r for r in list_videos(data) if splits is None or r.split in splits]
     if shard.sharded:  # shards of one build work side by side; only the merge below takes the lock
         waiting = _build_shard(store, key, records, face, data, shard)
         if waiting is not None:
             return waiting
     face_meta = {k: v for k, v in face.items() if k not in SHARD_KEYS}
-    meta = {"dataset": data.name, "data": to_plain(data), "face": face_meta}
+    meta = {"dataset": data.name, "data": to_plain(data), "face": face_meta,
+            "splits": list(splits) if splits is not None else None}
     with store.lock(KIND, key):
         if _reusable(store, key):
             return _reuse(store, key, data.name)
@@ -122,6 +125,7 @@ def _build_shard(store: ArtifactStore, key: str, records: list, face: dict[str, 
     return None
 
 
-def open_face_cache(store: ArtifactStore, data: DictConfig, face: DictConfig) -> FaceCache:
+def open_face_cache(store: ArtifactStore, data: DictConfig, face: DictConfig,
+                    splits: tuple[str, ...] | None = None) -> FaceCache:
     """The finished face cache of `data`, or a clear error saying to run preprocess."""
-    return FaceCache(store.require(KIND, face_cache_key(data, face), made_by="preprocess"))
+    return FaceCache(store.require(KIND, face_cache_key(data, face, splits), made_by="preprocess"))

@@ -17,10 +17,12 @@ def _without(cfg: DictConfig, drop: tuple[str, ...]) -> dict:
     return {k: v for k, v in cfg.items() if k not in drop}
 
 
-def face_cache_key(data: DictConfig, face: DictConfig) -> str:
-    """Face cache of one dataset with one detector configuration."""
+def face_cache_key(data: DictConfig, face: DictConfig, splits: tuple[str, ...] | None = None) -> str:
+    """Face cache of one dataset with one detector configuration (perturbation included), of every video or
+    only those of `splits`."""
     subtree = {k: data[k] for k in ("adapter", "root", "frames_per_video", "options")}
-    return f"{data.name}-{config_hash(subtree, _without(face, _FACE_RUNTIME))}"
+    parts = (subtree, _without(face, _FACE_RUNTIME), *([sorted(splits)] if splits is not None else []))
+    return f"{data.name}-{config_hash(*parts)}"
 
 
 def extractor_key(cfg: DictConfig) -> str:
@@ -32,9 +34,11 @@ def extractor_key(cfg: DictConfig) -> str:
     )
 
 
-def embedding_key(cfg: DictConfig, data: DictConfig) -> str:
-    """Embeddings of one dataset's cached frames by one extractor checkpoint."""
-    return f"{data.name}-" + config_hash(extractor_key(cfg), face_cache_key(data, cfg.face))
+def embedding_key(cfg: DictConfig, data: DictConfig, face: DictConfig | None = None,
+                  splits: tuple[str, ...] | None = None) -> str:
+    """Embeddings of one dataset's cached frames (by default the run's face cache) by one extractor checkpoint."""
+    return f"{data.name}-" + config_hash(extractor_key(cfg), face_cache_key(data, cfg.face if face is None else face,
+                                                                           splits))
 
 
 def pseudo_val_key(cfg: DictConfig) -> str:

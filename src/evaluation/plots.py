@@ -1,4 +1,5 @@
-"""Report figures as PNG files: ROC curves (optionally with bootstrap bands), score histograms, image grids."""
+"""Report figures as PNG files: ROC curves (optionally with bootstrap bands), score histograms, image grids,
+ROC-AUC against perturbation severity."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from data_modules.io import atomic_write_bytes  # noqa: E402
 from src.evaluation.intervals import MIN_PER_CLASS, BootstrapSettings, RocBand, roc_band  # noqa: E402
+from src.evaluation.robustness import RobustnessPoint  # noqa: E402
 from src.evaluation.videos import ScoredVideo  # noqa: E402
 
 
@@ -98,3 +100,30 @@ def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str],
         plot_histograms(hist, f"{dataset}: video scores", labels, scores)
         paths += [roc, hist]
     return paths
+
+
+def plot_robustness(path: Path, dataset: str, points: list[RobustnessPoint], scorers: list[str]) -> None:
+    """One panel per perturbation kind: each scorer's video-level ROC-AUC against severity (0: clean)."""
+    kinds = list(dict.fromkeys(p.kind for p in points if p.dataset == dataset))
+    columns = min(3, len(kinds))
+    rows = -(-len(kinds) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), squeeze=False, sharey=True)
+    for ax in axes.flat[len(kinds):]:
+        ax.axis("off")
+    for ax, kind in zip(axes.flat, kinds, strict=False):
+        chosen = [p for p in points if p.dataset == dataset and p.kind == kind]
+        for scorer in scorers:
+            xy = [(p.severity, p.auc[scorer]) for p in chosen if p.auc[scorer] is not None]
+            if xy:
+                ax.plot(*zip(*xy, strict=True), marker="o", ms=3, label=scorer)
+        ax.axhline(0.5, color="k", ls=":", lw=0.8)
+        ax.set(title=kind, xlabel="severity", xticks=[p.severity for p in chosen], ylim=(0.0, 1.02))
+        ax.title.set_fontsize(9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("video ROC-AUC")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=min(len(labels), 4) or 1,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(f"{dataset}: ROC-AUC under test-time perturbations (severity 0: clean)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.06 * (1 + (len(labels) > 4)), 1, 1))
+    _save(fig, path)
