@@ -122,7 +122,7 @@ def test_perturbed_groups_on_the_tiny_demo_then_reused(tiny_run, monkeypatch, ca
     monkeypatch.setenv("WANDB_MODE", "offline")
     base = tiny_run.parent
     clean = json.loads((tiny_run / "results.json").read_text())["stages"]["evaluate"]
-    results, run_dir = run_tiny(base, "robust", ["stages=[evaluate]", PERTURBATIONS])
+    results, run_dir = run_tiny(base, "robust", ["stages=[fit_head,evaluate]", PERTURBATIONS])
     ev = results["stages"]["evaluate"]
     groups = [g for g in ev["metrics"] if "@" in g]
     assert groups == ["demo@jpeg-0", "demo@jpeg-5", "demo@h264-5"]
@@ -156,7 +156,7 @@ def test_perturbed_groups_on_the_tiny_demo_then_reused(tiny_run, monkeypatch, ca
             assert {r["split"] for r in csv.DictReader(handle)} == {"test"}
 
     with caplog.at_level(logging.INFO):  # a rerun rebuilds nothing and scores the same
-        again, again_dir = run_tiny(base, "robust_again", ["stages=[evaluate]", PERTURBATIONS])
+        again, again_dir = run_tiny(base, "robust_again", ["stages=[fit_head,evaluate]", PERTURBATIONS])
     assert _perturbed_caches(base / "artifacts") == caches
     assert caplog.text.count("reusing it") >= 2 and "built artifact embeddings" not in caplog.text
     assert again["stages"]["evaluate"]["metrics"] == ev["metrics"]
@@ -175,5 +175,5 @@ def test_identity_leakage_of_the_tiny_demo_listed_and_excluded(tiny_run, monkeyp
     assert fake["identities"] == sorted([source, target])
     assert "## Identity leakage (16 of 16 test videos with identities)" in (tiny_run / "results.md").read_text()
     with pytest.raises(ValueError, match=r"\(16 excluded by eval.exclude_seen_identities=true\)"):
-        run_tiny(tiny_run.parent, "exclude", ["stages=[evaluate]", "eval.exclude_seen_identities=true"])
+        run_tiny(tiny_run.parent, "exclude", ["stages=[fit_head,evaluate]", "eval.exclude_seen_identities=true"])
 
