@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from data_modules.cache import FaceCache
+from data_modules.io import to_plain
 from data_modules.perturb import Perturbation
 from data_modules.sources import prepared_frames_of
 from src.artifacts.embeddings import KIND, EmbeddingArtifact, embed_cache, read_embeddings
@@ -23,7 +24,7 @@ TEST_SPLITS = ("test",)
 
 def perturbed_face(face: DictConfig, perturbation: Perturbation, seed: int) -> DictConfig:
     """The run's face config with the perturbation applied before detection."""
-    return OmegaConf.merge(face, {"perturbation": perturbation.key, "perturbation_seed": seed})
+    return OmegaConf.create({**to_plain(face), "perturbation": perturbation.key, "perturbation_seed": seed})
 
 
 def check_perturbable(data: DictConfig) -> None:
