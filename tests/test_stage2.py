@@ -237,5 +237,5 @@ def test_embed_stage_with_a_real_extractor_and_face_cache(tmp_path, monkeypatch)
     def refuse(*args, **kwargs):
         raise AssertionError("embeddings were recomputed")
 
-    monkeypatch.setattr("src.stages.embed.load_extractor", refuse)
+    monkeypatch.setattr("src.stages.embed.frame_embedder", refuse)
     assert embed.run(ctx)["toy"]["key"] == embedding_key(cfg, cfg.data)  # reused, not rebuilt
