@@ -18,6 +18,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from data_modules.cache import FaceCache
+from data_modules.cli import InputFileError
 from src.artifacts.faces import build_face_cache, open_face_cache
 from src.artifacts.keys import face_cache_key
 from src.artifacts.store import ArtifactStore
@@ -132,8 +133,8 @@ def test_faceless_1080p_frames_are_retried_larger_and_counted_in_the_summary(tmp
     write_video(tmp_path / "videos" / "real" / "dfdc.mp4", [paste((1080, 1920), face, 1200 + 8 * i, 500)
                                                             for i in range(2)])
     data = data_cfg(tmp_path / "videos", frames=2)
-    without = build_face_cache(ArtifactStore(tmp_path / "a"), data, {**FACE, "retry_max_side": None}).summary
-    assert without.skip_reasons == {"no face": 1} and without.detection_retries == 0
+    with pytest.raises(InputFileError, match=r"no usable video .*skipped: no face: 1"):  # missed at 640 px
+        build_face_cache(ArtifactStore(tmp_path / "a"), data, {**FACE, "retry_max_side": None})
     summary = build_face_cache(ArtifactStore(tmp_path / "b"), data, {**FACE, "retry_max_side": 1920}).summary
     assert summary.ok == 1 and summary.frames == 2 and summary.frames_without_face == 0
     assert (summary.detection_retries, summary.found_on_retry) == (2, 2)

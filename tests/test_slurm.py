@@ -18,6 +18,7 @@ from data_modules.cli import UsageError
 from src import sweep
 from src.config import check_launcher_overrides, compose_config
 from tests.conftest import REPO_ROOT
+from tests.face_media import astronaut_frames, write_video
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the slurm extra (hydra-submitit-launcher)")
 
@@ -87,8 +88,11 @@ def test_multirun_jobs_run_through_submitit(tmp_path):
     """The same path as SLURM with submitit's local executor: each job runs in its own process and writes its
     run directory under the sweep dir."""
     sweep_dir = tmp_path / "multirun"
+    write_video(tmp_path / "data" / "real" / "a.mp4", astronaut_frames(2))  # the cheapest real stage: one clip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "src.run", "-m", "stages=[]", "logger=none", "seed=1,2",
+    done = subprocess.run([sys.executable, "-m", "src.run", "-m", "stages=[preprocess]", "data=folder",
+                           f"data.root={tmp_path / 'data'}", "data.frames_per_video=2", "face.num_workers=0",
+                           "logger=none", "seed=1,2",
                            "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
                            f"hydra.sweep.dir={sweep_dir}", f"paths.artifact_dir={tmp_path}/artifacts"],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
