@@ -4,7 +4,6 @@ and broken links among the videos are named, in one line, never a traceback or a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,64 +12,50 @@ from data_modules.sources import DatasetLayoutError, list_videos
 from tests.test_sources import cfg, touch
 
 
-def _folder_splits(entry: str) -> Callable[[Path], object]:
-    def make(root: Path) -> object:
-        touch(root, "real/a.mp4")
-        (root / "splits.json").write_text(json.dumps({"real/a.mp4": "train", entry: "test"}))
-        return cfg("folder", root)
-    return make
+def _folder_splits(root: Path, entry: str) -> object:
+    touch(root, "real/a.mp4")
+    (root / "splits.json").write_text(json.dumps({"real/a.mp4": "train", entry: "test"}))
+    return cfg("folder", root)
 
 
-def _dfdc_csv(entry: str) -> Callable[[Path], object]:
-    def make(root: Path) -> object:
-        touch(root, "test/aaa.mp4")
-        (root / "test/labels.csv").write_text(f"filename,label\naaa.mp4,1\n{entry},0\n")
-        return cfg("dfdc", root, preview=False)
-    return make
+def _dfdc_csv(root: Path, entry: str) -> object:
+    touch(root, "test/aaa.mp4")
+    (root / "test/labels.csv").write_text(f"filename,label\naaa.mp4,1\n{entry},0\n")
+    return cfg("dfdc", root, preview=False)
 
 
-def _dfdc_metadata(entry: str) -> Callable[[Path], object]:
-    def make(root: Path) -> object:
-        touch(root, "part_0/ccc.mp4")
-        (root / "part_0/metadata.json").write_text(json.dumps({"ccc.mp4": {"label": "REAL"},
-                                                               entry: {"label": "FAKE", "original": "ccc.mp4"}}))
-        return cfg("dfdc", root, preview=False)
-    return make
+def _dfdc_metadata(root: Path, entry: str) -> object:
+    touch(root, "part_0/ccc.mp4")
+    (root / "part_0/metadata.json").write_text(json.dumps({"ccc.mp4": {"label": "REAL"},
+                                                           entry: {"label": "FAKE", "original": "ccc.mp4"}}))
+    return cfg("dfdc", root, preview=False)
 
 
-def _dfdc_preview(entry: str) -> Callable[[Path], object]:
-    def make(root: Path) -> object:
-        touch(root, "original_videos/1/1_0.mp4")
-        (root / "dataset.json").write_text(json.dumps({"original_videos/1/1_0.mp4": {"label": "real", "set": "train"},
-                                                       entry: {"label": "fake", "set": "test"}}))
-        return cfg("dfdc", root, preview=True)
-    return make
+def _dfdc_preview(root: Path, entry: str) -> object:
+    touch(root, "original_videos/1/1_0.mp4")
+    (root / "dataset.json").write_text(json.dumps({"original_videos/1/1_0.mp4": {"label": "real", "set": "train"},
+                                                   entry: {"label": "fake", "set": "test"}}))
+    return cfg("dfdc", root, preview=True)
 
 
-def _celebdf(entry: str) -> Callable[[Path], object]:
-    def make(root: Path) -> object:
-        touch(root, "Celeb-real/id0_0000.mp4")
-        (root / "List_of_testing_videos.txt").write_text(f"1 Celeb-real/id0_0000.mp4\n1 {entry}\n")
-        return cfg("celebdf", root)
-    return make
+def _celebdf(root: Path, entry: str) -> object:
+    touch(root, "Celeb-real/id0_0000.mp4")
+    (root / "List_of_testing_videos.txt").write_text(f"1 Celeb-real/id0_0000.mp4\n1 {entry}\n")
+    return cfg("celebdf", root)
 
 
-def _forgerynet(entry: str) -> Callable[[Path], object]:
-    def make(root: Path) -> object:
-        touch(root, "Validation/video/v/1.mp4")
-        (root / "Validation/video_list.txt").write_text(f"v/1.mp4 0\n{entry} 1\n")
-        return cfg("forgerynet", root)
-    return make
+def _forgerynet(root: Path, entry: str) -> object:
+    touch(root, "Validation/video/v/1.mp4")
+    (root / "Validation/video_list.txt").write_text(f"v/1.mp4 0\n{entry} 1\n")
+    return cfg("forgerynet", root)
 
 
-def _ffpp(entry: str) -> Callable[[Path], object]:
-    def make(root: Path) -> object:
-        for split, pairs in {"train": [[entry, "003"]], "val": [["001", "002"]], "test": [["004", "005"]]}.items():
-            touch(root, f"splits/{split}.json")
-            (root / "splits" / f"{split}.json").write_text(json.dumps(pairs))
-        touch(root, "original_sequences/youtube/c23/videos/001.mp4")
-        return cfg("ffpp", root, manipulations=[])
-    return make
+def _ffpp(root: Path, entry: str) -> object:
+    for split, pairs in {"train": [[entry, "003"]], "val": [["001", "002"]], "test": [["004", "005"]]}.items():
+        touch(root, f"splits/{split}.json")
+        (root / "splits" / f"{split}.json").write_text(json.dumps(pairs))
+    touch(root, "original_sequences/youtube/c23/videos/001.mp4")
+    return cfg("ffpp", root, manipulations=[])
 
 
 ESCAPES = [("folder", _folder_splits, "../outside.mp4"), ("folder", _folder_splits, "/etc/passwd.mp4"),
@@ -83,7 +68,7 @@ ESCAPES = [("folder", _folder_splits, "../outside.mp4"), ("folder", _folder_spli
 
 @pytest.mark.parametrize(("adapter", "make", "entry"), ESCAPES, ids=[f"{a}:{e}" for a, _, e in ESCAPES])
 def test_an_entry_leaving_the_dataset_root_is_a_layout_error_naming_it(tmp_path, adapter, make, entry) -> None:
-    data = make(entry)(tmp_path / "data")
+    data = make(tmp_path / "data", entry)
     with pytest.raises(DatasetLayoutError) as info:
         list_videos(data)
     message = str(info.value)
