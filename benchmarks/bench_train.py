@@ -78,21 +78,32 @@ def backbone_cfg(option: str, **overrides: Any) -> dict[str, Any]:
     return {**to_plain(compose_config([f"backbone={option}"]).backbone), **overrides}
 
 
-def measure(backbone: Mapping[str, Any], loader: DataLoader, trainer_kwargs: Mapping[str, Any], warmup: int,
-            steps: int, datamodule: pl.LightningDataModule | None = None, channels_last: bool = False,
-            compile: bool = False, cuda_graphs: bool = False, callbacks: tuple[pl.Callback, ...] = ()) -> float:
-    """Train the real extractor with SAM for warmup + steps batches; images/s."""
+def fit_extractor(backbone: Mapping[str, Any], loader: DataLoader | None, trainer_kwargs: Mapping[str, Any],
+                  max_steps: int, datamodule: pl.LightningDataModule | None = None, channels_last: bool = False,
+                  compile: bool = False, cuda_graphs: bool = False, optim: OptimSettings | None = None,
+                  callbacks: tuple[pl.Callback, ...] = ()) -> ExtractorModule:
+    """Train the real extractor with SAM for `max_steps` batches of `loader` (or `datamodule`); the module."""
     spec = ExtractorSpec.from_config(backbone, backbone_data_config(backbone), channels_last)
-    model = ExtractorModule(FeatureExtractorNet.build(spec), OptimSettings(), compile=compile, cuda_graphs=cuda_graphs)
-    meter = Throughput(warmup)
+    model = ExtractorModule(FeatureExtractorNet.build(spec), optim or OptimSettings(), compile=compile,
+                            cuda_graphs=cuda_graphs)
     with TemporaryDirectory() as tmp:
-        trainer = pl.Trainer(max_steps=warmup + steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        trainer = pl.Trainer(max_steps=max_steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
                              enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                             default_root_dir=str(Path(tmp)), callbacks=[meter, *callbacks], **trainer_kwargs)
+                             default_root_dir=str(Path(tmp)), callbacks=list(callbacks), **trainer_kwargs)
         if datamodule is not None:
             trainer.fit(model, datamodule=datamodule)
         else:
             trainer.fit(model, loader)
+    return model
+
+
+def measure(backbone: Mapping[str, Any], loader: DataLoader | None, trainer_kwargs: Mapping[str, Any], warmup: int,
+            steps: int, datamodule: pl.LightningDataModule | None = None, channels_last: bool = False,
+            compile: bool = False, cuda_graphs: bool = False, callbacks: tuple[pl.Callback, ...] = ()) -> float:
+    """Train the real extractor with SAM for warmup + steps batches; images/s."""
+    meter = Throughput(warmup)
+    fit_extractor(backbone, loader, trainer_kwargs, warmup + steps, datamodule, channels_last, compile, cuda_graphs,
+                  callbacks=(meter, *callbacks))
     return meter.images_per_s
 
 

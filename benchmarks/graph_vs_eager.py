@@ -8,18 +8,17 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from benchmarks.bench_train import backbone_cfg, fit_extractor
 from data_modules.cli import parse_args, run_main
 from data_modules.io import atomic_write_json
 from src.models.extractor.backbones import backbone_data_config
 from src.models.extractor.lightning import ExtractorModule, OptimSettings
-from src.models.extractor.net import ExtractorSpec, FeatureExtractorNet
 
 USAGE = ("python -m benchmarks.graph_vs_eager [steps=50] [backbone=efficientnet_b4] [size=224] [batch=32] "
          "[precision=bf16-mixed] [out=<file.json>]")
@@ -55,17 +54,11 @@ def loss_curve(backbone: Mapping[str, Any], steps: int, batch: int, precision: s
     """Train from a seeded initialisation for `steps` SAM updates; the per-step losses and the module."""
     pl.seed_everything(seed)
     size = int(backbone_data_config(backbone)["image_size"])
-    spec = ExtractorSpec.from_config(backbone, backbone_data_config(backbone), accelerator == "gpu")
-    model = ExtractorModule(FeatureExtractorNet.build(spec), OptimSettings(lr=0.01, epochs=1000),
-                            cuda_graphs=cuda_graphs)
     record = StepLosses()
     loader = DataLoader(DistinctBatches(steps, batch, size, seed), batch_size=None, pin_memory=accelerator == "gpu")
-    with TemporaryDirectory() as tmp:
-        trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=steps,
-                             limit_val_batches=0, logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                             default_root_dir=tmp, callbacks=[record])
-        trainer.fit(model, loader)
+    model = fit_extractor(backbone, loader, {"accelerator": accelerator, "devices": 1, "precision": precision}, steps,
+                          channels_last=accelerator == "gpu", cuda_graphs=cuda_graphs,
+                          optim=OptimSettings(lr=0.01, epochs=1000), callbacks=(record,))
     return record.losses, model
 
 
@@ -87,8 +80,6 @@ def main(argv: list[str]) -> int:
     if not torch.cuda.is_available():
         print("graph_vs_eager needs CUDA; skipped", file=sys.stderr)
         return 1
-    from benchmarks.bench_train import backbone_cfg
-
     backbone = backbone_cfg(args.backbone, pretrained=False, image_size=args.size)
     eager, _ = loss_curve(backbone, args.steps, args.batch, args.precision, cuda_graphs=False)
     graph, model = loss_curve(backbone, args.steps, args.batch, args.precision, cuda_graphs=True)

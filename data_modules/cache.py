@@ -109,7 +109,7 @@ class FaceCache:
         (a folder someone deleted or emptied is rebuilt, not trusted)."""
         folder = self.video_dir(video_id)
         try:
-            num_frames = int(json.loads((folder / "record.json").read_text())["num_frames"])
+            num_frames = int(self.read_record(video_id)["num_frames"])
             crops = sum(1 for _ in (folder / "frames").iterdir())
         except (OSError, ValueError, KeyError, TypeError):
             return False

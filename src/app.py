@@ -20,6 +20,7 @@ from data_modules.cli import InputFileError, UsageError, parse_args, run_main
 from data_modules.preprocess import VideoReadError
 from data_modules.sources.common import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from src.api import NO_FACE, Detector, Progress, VideoResult
+from src.bundle.load import BACKENDS
 from src.models.differential.calibration import CLASSIFIER, fusion_name
 from src.score import plot_saliency, plot_timeline
 from src.validation import OPEN_FRACTION, OPTIONAL_COUNT, POSITIVE, Number, check_arg
@@ -52,8 +53,8 @@ class AppArgs:
         check_arg("fpr", self.fpr, OPEN_FRACTION)
         check_arg("max_mb", self.max_mb, POSITIVE)
         check_arg("frames", self.frames, OPTIONAL_COUNT)
-        if self.backend not in ("onnx", "torch"):
-            raise UsageError(f"backend={self.backend}: expected onnx or torch")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"backend={self.backend}: expected {' or '.join(BACKENDS.names())}")
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,9 @@ def compose_config(overrides: list[str] | None = None, output_dir: Path | None =
 
 
 def compose_checked(overrides: list[str] | None = None, output_dir: Path | None = None) -> DictConfig:
-    """`compose_config` for command lines: a bad group option, key or value is a one-line ConfigValueError
-    (naming the override and the fix) before any work."""
-    from src.validation import ConfigValueError, validate_config
+    """`compose_config` for command lines: a bad group option or key is a one-line ConfigValueError (naming the
+    override and the fix) before any work; values are checked by `validation.check_run` / `validate_config`."""
+    from src.validation import ConfigValueError
 
     overrides = list(overrides or [])
     check_group_overrides(overrides)
@@ -94,7 +94,6 @@ def compose_checked(overrides: list[str] | None = None, output_dir: Path | None 
         cfg = compose_config(overrides, output_dir)
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigValueError(f"{one_line(err)} (overrides: {' '.join(overrides) or 'none'})") from err
-    validate_config(cfg)
     return cfg
 
 

@@ -13,7 +13,7 @@ from data_modules.cli import run_main
 from src.artifacts.faces import build_face_cache
 from src.artifacts.store import ArtifactStore
 from src.config import compose_checked, datasets_in_run
-from src.validation import check_roots
+from src.validation import check_roots, validate_config
 
 USAGE = "usage: python -m src.preprocess data=<dataset> data.root=<dir> [face=<backend>] [key=value ...]"
 
@@ -21,6 +21,7 @@ USAGE = "usage: python -m src.preprocess data=<dataset> data.root=<dir> [face=<b
 def preprocess(overrides: list[str]) -> int:
     """Check the config and every dataset root, then build every dataset's face cache."""
     cfg = compose_checked(overrides)
+    validate_config(cfg)
     check_roots(cfg)
     store = ArtifactStore(cfg.paths.artifact_dir)
     store.check_usable()

@@ -19,6 +19,7 @@ from data_modules.cli import UsageError, parse_args, run_main
 from data_modules.io import atomic_write_json
 from data_modules.sources.common import find_media
 from src.api import Detector, VideoResult
+from src.bundle.load import BACKENDS
 from src.evaluation.plots import plot_image_grid
 from src.utils.logging import get_logger
 from src.validation import OPEN_FRACTION, OPTIONAL_COUNT, check_arg
@@ -52,8 +53,8 @@ class ScoreArgs:
             raise UsageError(f"pass run= or bundle=, not both ({USAGE})")
         check_arg("fpr", self.fpr, OPEN_FRACTION)
         check_arg("frames", self.frames, OPTIONAL_COUNT)
-        if self.backend not in (None, "onnx", "torch"):
-            raise UsageError(f"backend={self.backend}: expected onnx or torch")
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise UsageError(f"backend={self.backend}: expected {' or '.join(BACKENDS.names())}")
         if self.run is not None and self.backend not in (None, "torch"):
             raise UsageError(f"backend={self.backend} needs a bundle: export the run first with "
                              f"python -m src.export run={self.run} out=<bundle dir>")

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from data_modules.blending.config import BlendConfig, SbiRecipe
-from data_modules.blending.crop import check_face_input, crop_face, crop_resized, inference_box, scaled_box
+from data_modules.blending.crop import check_face_input, crop_resized, crop_square, inference_box, scaled_box
 from data_modules.blending.draws import Draws
 from data_modules.blending.landmarks import flip_landmarks
 from data_modules.blending.sample import PseudoFake
@@ -97,12 +97,13 @@ def make_sbi_fake(frame: np.ndarray, landmarks: np.ndarray, rng: np.random.Gener
     recipe, size = cfg.recipe, cfg.image_size
     if not isinstance(recipe, SbiRecipe):
         raise TypeError(f"make_sbi_fake needs a config of recipe sbi, got {type(recipe).__name__}")
+    points = landmarks.astype(np.float32, copy=False)
     if cfg.inference_crop:
-        crop = inference_box(landmarks)
-        image, points = crop_face(frame, landmarks.astype(np.float32, copy=False), size)
+        crop = inference_box(points)
+        image, points = crop_square(frame, points, crop, size)
     else:
         crop = scaled_box(landmarks, frame.shape, recipe.crop_scale)
-        image, points = crop_resized(frame, landmarks.astype(np.float32, copy=False), crop, size)
+        image, points = crop_resized(frame, points, crop, size)
     p = _draw(rng, cfg, recipe)
     if p["flip"]:
         image, points = cv2.flip(image, 1), flip_landmarks(points, size)

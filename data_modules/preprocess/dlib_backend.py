@@ -72,18 +72,18 @@ class DlibDetector:
     def detect(self, frame_rgb: np.ndarray) -> list[Face]:
         """Faces with HOG scores and 68 landmarks in frame pixels (retried larger once when none is found)."""
         gray = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY) if frame_rgb.ndim == 3 else frame_rgb
-        faces = self._detect(gray, self.detect_max_side, self.upsample)
+        faces = self._detect(gray, self.detect_max_side)
         shrunk = max(gray.shape[:2]) > self.detect_max_side
         if faces or not shrunk or self.retry_max_side is None or self.retry_max_side <= self.detect_max_side:
             return faces
         self.retries += 1
-        faces = self._detect(gray, self.retry_max_side, self.upsample)
+        faces = self._detect(gray, self.retry_max_side)
         self.found_on_retry += bool(faces)
         return faces
 
-    def _detect(self, gray: np.ndarray, max_side: int, upsample: int) -> list[Face]:
+    def _detect(self, gray: np.ndarray, max_side: int) -> list[Face]:
         small, scale = downscale(gray, max_side)
-        rects, scores, _ = self._detector.run(small, upsample, 0.0)
+        rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
         faces = []
         for rect, score in zip(rects, scores, strict=True):
             box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], dtype=np.float32) / scale

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from data_modules.io import atomic_write_json, stable_hash
-from data_modules.records import STATUS_OK, VideoRecord
+from data_modules.records import VideoRecord
 
 SHARD_DIR = "shards"
 SHARD_KEYS = ("shard", "num_shards")  # face settings that split the work, never change the cache
@@ -96,11 +96,6 @@ def read_parts(work: Path) -> Parts:
         for outcome in part["outcomes"]:
             outcomes.setdefault(outcome["video_id"], outcome)
     return Parts(outcomes, seconds, shards_of)
-
-
-def usable(outcome: dict, cached: bool) -> bool:
-    """A part's outcome stands unless it says ok for a video that is no longer cached."""
-    return outcome["status"] != STATUS_OK or cached
 
 
 def claim_merge(work: Path) -> bool:

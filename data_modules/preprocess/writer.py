@@ -38,7 +38,6 @@ from data_modules.preprocess.shards import (
     read_parts,
     select_shard,
     shard_of,
-    usable,
     write_part,
 )
 from data_modules.preprocess.track import NO_FACE, extract_track
@@ -260,8 +259,9 @@ def write_face_cache(records: list[VideoRecord], work: Path, face_cfg: Mapping[s
     start = time.perf_counter()
     _remove_stale_temps(work)
     parts, cache = read_parts(work), FaceCache(work)
-    done = [VideoOutcome(**parts.outcomes[r.video_id]) for r in records
-            if r.video_id in parts.outcomes and usable(parts.outcomes[r.video_id], cache.has_video(r.video_id))]
+    # a part's outcome stands unless it says ok for a video that is no longer whole in the cache
+    done = [VideoOutcome(**o) for o in (parts.outcomes.get(r.video_id) for r in records)
+            if o is not None and (o["status"] != STATUS_OK or cache.has_video(o["video_id"]))]
     done_ids = {o.video_id for o in done}
     todo = [r for r in records if r.video_id not in done_ids]
     outcomes = done + _run(todo, work, face, data, _workers(face, todo))

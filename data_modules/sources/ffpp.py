@@ -43,16 +43,16 @@ def read_official_pairs(root: Path) -> list[tuple[str, str, str]]:
             raise DatasetLayoutError(f"FF++ split file {path} is missing; copy the official splits "
                                      f"(FaceForensics repository, dataset/splits/*.json) there. Layout:\n{LAYOUT}")
         try:
-            listed = json.loads(path.read_text())
-            pairs += [(str(a), str(b), split) for a, b in listed]
+            listed = [(str(a), str(b)) for a, b in json.loads(path.read_text())]
         except (json.JSONDecodeError, TypeError, ValueError) as err:
             raise DatasetLayoutError(f"FF++ split file {path} must be a JSON list of id pairs "
                                      f'like [["000", "003"], ...]: {err}') from None
-        for a, b, _ in pairs:  # ids become file names: one that is a path could leave the dataset
+        for a, b in listed:  # ids become file names: one that is a path could leave the dataset
             for video_id in (a, b):
                 if not video_id or Path(video_id).name != video_id or video_id in (".", ".."):
                     raise DatasetLayoutError(f"{path}: entry '{video_id}' is not a video id like '000' (no "
                                              "folders, no '..'): fix that entry")
+        pairs += [(a, b, split) for a, b in listed]
     return pairs
 
 

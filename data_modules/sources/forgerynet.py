@@ -80,13 +80,14 @@ def _listed(relative: str, listed: dict[tuple[str, ...], int]) -> tuple[tuple[st
 def restrict_test(rows: list[tuple[str, VideoRecord]], folder: Path) -> list[VideoRecord]:
     """Keep the test records whose video folder the test lists name (labels must agree), and every other one."""
     listed = read_test_lists(folder)
-    kept, found = [], set()
+    kept, found, dropped = [], set(), 0
     for relative, record in rows:
         if record.split != "test":
             kept.append(record)
             continue
         hit = _listed(relative, listed)
         if hit is None:
+            dropped += 1
             continue
         if hit[1] != record.label:
             raise DatasetLayoutError(f"{folder}: {'/'.join(hit[0])} is listed as {'real' if hit[1] == REAL else 'fake'} "
@@ -97,7 +98,6 @@ def restrict_test(rows: list[tuple[str, VideoRecord]], folder: Path) -> list[Vid
         raise DatasetLayoutError(f"data.options.test_lists: no entry of {folder}/test_*.txt names a Validation video "
                                  f"(e.g. '{'/'.join(next(iter(listed), ()))}'); the entries are video folders "
                                  "relative to Validation/video/")
-    dropped = sum(r.split == "test" for _, r in rows) - sum(r.split == "test" for r in kept)
     log.info("ForgeryNet test lists %s: %d of %d listed videos found, %d unlisted test videos left out",
              folder, len(found), len(listed), dropped)
     if len(found) < len(listed):

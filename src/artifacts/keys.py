@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from data_modules.preprocess.shards import SHARD_KEYS
 from src.artifacts.store import config_hash
 
 # Settings that change speed or logging, never results, stay out of the keys.
-_FACE_RUNTIME = ("num_workers", "shard", "num_shards")
+_FACE_RUNTIME = ("num_workers", *SHARD_KEYS)
 _EXTRACTOR_RUNTIME = ("num_workers", "prefetch_factor", "compile", "cuda_graphs")
 _TRAINER_RESULT_KEYS = ("max_epochs", "limit_train_batches", "limit_val_batches", "precision",
                         "gradient_clip_val", "devices", "num_nodes")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from src.evaluation.delong import DeLongTest, delong_test
-from src.evaluation.intervals import MIN_PER_CLASS
+from src.evaluation.intervals import MIN_PER_CLASS, enough_per_class
 from src.evaluation.videos import ScoredVideo
 
 
@@ -29,7 +29,7 @@ def compare(group: str, videos: Sequence[ScoredVideo], scorer: str, reference: s
     """DeLong's test on the videos both scorers could score."""
     both = [v for v in videos if v.scores.get(scorer) is not None and v.scores.get(reference) is not None]
     labels = np.asarray([v.label for v in both], dtype=np.int64)
-    if min((labels == 0).sum(), (labels == 1).sum()) < MIN_PER_CLASS:
+    if not enough_per_class(labels):
         return PairedComparison(group, scorer, reference, None,
                                 f"needs {MIN_PER_CLASS} real and {MIN_PER_CLASS} fake videos scored by both")
     scores = [np.asarray([v.scores[s] for v in both], dtype=np.float64) for s in (scorer, reference)]

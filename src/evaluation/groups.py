@@ -8,8 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from src.evaluation.intervals import MIN_PER_CLASS, BootstrapSettings, bootstrap_auc_interval
-from src.evaluation.metrics import accuracy_at, balanced_accuracy_at, detection_metrics
+from src.evaluation.intervals import (
+    MIN_PER_CLASS,
+    BootstrapSettings,
+    bootstrap_auc_interval,
+    enough_per_class,
+)
+from src.evaluation.metrics import accuracies_at, detection_metrics
 from src.evaluation.videos import ScoredVideo
 
 GroupMetrics = dict[str, dict[str, dict[str, Any]]]  # group -> scorer -> metric -> value
@@ -39,8 +44,7 @@ def evaluation_groups(videos: Sequence[ScoredVideo]) -> dict[str, np.ndarray]:
 
 def auc_interval_fields(labels: np.ndarray, scores: np.ndarray, bootstrap: BootstrapSettings) -> dict[str, Any]:
     """auc_lo / auc_hi of the stratified bootstrap interval; NaN with `auc_ci_note` below 2 videos of a class."""
-    n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
-    if min(n_real, n_fake) < MIN_PER_CLASS:
+    if not enough_per_class(labels):
         return {"auc_lo": math.nan, "auc_hi": math.nan,
                 "auc_ci_note": f"no interval: needs {MIN_PER_CLASS} real and {MIN_PER_CLASS} fake videos"}
     ci = bootstrap_auc_interval(labels, scores, bootstrap.seed, bootstrap.resamples, bootstrap.confidence)
@@ -49,24 +53,22 @@ def auc_interval_fields(labels: np.ndarray, scores: np.ndarray, bootstrap: Boots
 
 def accuracy_fields(labels: np.ndarray, scores: np.ndarray, thresholds: Mapping[str, float]) -> dict[str, float]:
     """acc@fpr<X> and bacc@fpr<X> at each threshold calibrated on validation reals at FPR X."""
-    out: dict[str, float] = {}
-    both = (labels == 0).any() and (labels == 1).any()
-    for key, t in thresholds.items():
-        out[f"acc@fpr{key}"] = accuracy_at(labels, scores, t) if labels.size else math.nan
-        out[f"bacc@fpr{key}"] = balanced_accuracy_at(labels, scores, t) if both else math.nan
-    return out
+    acc, bacc = accuracies_at(labels, scores, thresholds)
+    return {f"{name}@fpr{key}": values[key] for key in thresholds for name, values in (("acc", acc), ("bacc", bacc))}
 
 
 def group_metrics(videos: Sequence[ScoredVideo], scorers: Sequence[str], fpr_targets: Sequence[float],
                   reference: bool, bootstrap: BootstrapSettings | None = None,
-                  thresholds: Thresholds | None = None) -> GroupMetrics:
+                  thresholds: Thresholds | None = None,
+                  groups: Mapping[str, np.ndarray] | None = None) -> GroupMetrics:
     """group -> scorer -> metrics over the group's videos that this scorer could score.
 
     With `bootstrap`, every ROC-AUC gets its interval (auc_lo, auc_hi); with `thresholds`, accuracy and
-    balanced accuracy at each of the scorer's calibrated thresholds.
+    balanced accuracy at each of the scorer's calibrated thresholds. `groups` (name -> mask) defaults to
+    `evaluation_groups(videos)`.
     """
     out: GroupMetrics = {}
-    for group, mask in evaluation_groups(videos).items():
+    for group, mask in (evaluation_groups(videos) if groups is None else groups).items():
         out[group] = {}
         for s in scorers:
             chosen = [v for v, m in zip(videos, mask, strict=True) if m and v.scores.get(s) is not None]

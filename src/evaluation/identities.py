@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from data_modules.records import IndexRow
 
-TRAINING_SPLITS = ("train", "val")
+TRAINING_SPLITS = ("train", "val")  # stage 1 and the heads train on train reals; val reals pick checkpoints and calibrate
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,12 @@ class RocBand:
     seed: int
 
 
+def enough_per_class(labels: np.ndarray, n: int = MIN_PER_CLASS) -> bool:
+    """At least n reals and n fakes among `labels`: what an interval or a paired test needs."""
+    labels = np.asarray(labels)
+    return min(int((labels == REAL).sum()), int((labels == FAKE).sum())) >= n
+
+
 def scores_by_class(labels: np.ndarray, *scores: np.ndarray,
                     min_per_class: int = MIN_PER_CLASS) -> tuple[np.ndarray, np.ndarray]:
     """Each scorer's scores split into reals (k, n_real) and fakes (k, n_fake), after checking the input."""

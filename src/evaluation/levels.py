@@ -7,14 +7,13 @@ so the thresholds are on the same scale (with max/topk they are stricter than a 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from src.evaluation.groups import Thresholds
-from src.evaluation.metrics import accuracy_at, balanced_accuracy_at, frame_metrics
+from src.evaluation.metrics import accuracies_at, frame_metrics
 from src.evaluation.videos import ScoredVideo
 
 FRAME, PAIR = "frame", "pair"
@@ -41,9 +40,7 @@ def level_metrics(group: str, scorer: str, level: str, labels: np.ndarray, score
                   thresholds: Mapping[str, float]) -> LevelMetrics:
     """AUC, AP, EER over the samples, accuracy and balanced accuracy at each threshold (NaN if a class is absent)."""
     m = frame_metrics(labels, scores)
-    both = not m.note
-    acc = {k: accuracy_at(labels, scores, t) if labels.size else math.nan for k, t in thresholds.items()}
-    bacc = {k: balanced_accuracy_at(labels, scores, t) if both else math.nan for k, t in thresholds.items()}
+    acc, bacc = accuracies_at(labels, scores, thresholds)
     note = m.note.replace("frames", f"{level}s")
     return LevelMetrics(group, scorer, level, m.auc, m.ap, m.eer, m.n_real, m.n_fake, acc, bacc, note)
 

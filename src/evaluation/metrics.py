@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,16 @@ def balanced_accuracy_at(labels: np.ndarray, scores: np.ndarray, threshold: floa
     if not fake.any() or not real.any():
         raise ValueError(f"balanced accuracy needs real and fake items; got {real.sum()} real, {fake.sum()} fake")
     return float(((scores[fake] > threshold).mean() + (scores[real] <= threshold).mean()) / 2.0)
+
+
+def accuracies_at(labels: np.ndarray, scores: np.ndarray,
+                  thresholds: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Accuracy and balanced accuracy at each named threshold; NaN without samples or without both classes."""
+    labels = np.asarray(labels)
+    both = bool((labels == 0).any() and (labels == 1).any())
+    acc = {k: accuracy_at(labels, scores, t) if labels.size else math.nan for k, t in thresholds.items()}
+    bacc = {k: balanced_accuracy_at(labels, scores, t) if both else math.nan for k, t in thresholds.items()}
+    return acc, bacc
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from data_modules.records import REAL, IndexRow
-
-SEEN_SPLITS = ("train", "val")  # stage 1 and the heads train on train reals; val reals pick checkpoints and calibrate
+from src.evaluation.identities import TRAINING_SPLITS
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class SeenReals:
 
 def drop_seen_reals(test_rows: Sequence[IndexRow], train_rows: Sequence[IndexRow]) -> SeenReals:
     """Drop the test reals whose original (target_id) is a train or val real of the training dataset."""
-    seen = {r.target_id for r in train_rows if r.label == REAL and r.split in SEEN_SPLITS and r.target_id}
+    seen = {r.target_id for r in train_rows if r.label == REAL and r.split in TRAINING_SPLITS and r.target_id}
     dropped = [r.video_id for r in test_rows if r.label == REAL and r.target_id in seen]
     gone = set(dropped)
     return SeenReals([r for r in test_rows if r.video_id not in gone], dropped)

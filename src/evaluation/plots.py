@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from data_modules.io import atomic_write_bytes  # noqa: E402
-from src.evaluation.intervals import MIN_PER_CLASS, BootstrapSettings, RocBand, roc_band  # noqa: E402
+from src.evaluation.intervals import BootstrapSettings, RocBand, enough_per_class, roc_band  # noqa: E402
 from src.evaluation.robustness import RobustnessPoint  # noqa: E402
 from src.evaluation.videos import ScoredVideo  # noqa: E402
 
@@ -79,7 +79,7 @@ def roc_bands(labels: dict[str, np.ndarray], scores: dict[str, np.ndarray],
               bootstrap: BootstrapSettings) -> dict[str, RocBand]:
     """The bootstrap ROC band of every scorer with at least MIN_PER_CLASS videos of each class."""
     return {s: roc_band(labels[s], scores[s], bootstrap.seed, bootstrap.resamples, bootstrap.confidence)
-            for s in scores if min((labels[s] == 0).sum(), (labels[s] == 1).sum()) >= MIN_PER_CLASS}
+            for s in scores if enough_per_class(labels[s])}
 
 
 def dataset_plots(run_dir: Path, videos: list[ScoredVideo], scorers: list[str],

@@ -39,11 +39,6 @@ def group_name(dataset: str, perturbation: Perturbation) -> str:
     return f"{dataset}{SEPARATOR}{perturbation.key}"
 
 
-def is_perturbed(group: str) -> bool:
-    """True for a robustness group (its name holds the separator)."""
-    return SEPARATOR in group
-
-
 @dataclass(frozen=True)
 class RobustnessPoint:
     """ROC-AUC of every scorer on one dataset's test videos under one perturbation (severity 0: clean)."""

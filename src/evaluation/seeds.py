@@ -24,8 +24,8 @@ class SeedRow:
     seeds: tuple[int | None, ...]
 
 
-def seed_rows(runs: Sequence[RunRecord], datasets_only: bool = True) -> list[SeedRow]:
-    """Runs grouped by their config hash without the seed; mean ± std of each (group, scorer) AUC across them."""
+def seed_rows(runs: Sequence[RunRecord]) -> list[SeedRow]:
+    """Runs grouped by their config hash without the seed; mean ± std of each whole dataset's AUC per scorer."""
     by_setting: dict[str, list[RunRecord]] = {}
     for run in runs:
         by_setting.setdefault(run.setting_hash, []).append(run)
@@ -34,7 +34,7 @@ def seed_rows(runs: Sequence[RunRecord], datasets_only: bool = True) -> list[See
         values: dict[tuple[str, str], list[tuple[int | None, float]]] = {}
         for run in sorted(same, key=lambda r: (r.seed is None, r.seed or 0)):
             for group, by in run.metrics.items():
-                if datasets_only and "/" in group:
+                if "/" in group:
                     continue
                 for scorer, m in by.items():
                     if m.get("auc") is not None:

@@ -16,9 +16,9 @@ from omegaconf import DictConfig
 
 from data_modules.blending.config import BlendConfig
 from data_modules.cache import FaceCache
-from data_modules.crops import calibration_fakes, inference_crops
+from data_modules.crops import calibration_fakes
 from data_modules.records import REAL, select_rows
-from src.artifacts.embeddings import KIND, EmbeddingArtifact, EmbeddingTable, embed_videos
+from src.artifacts.embeddings import KIND, EmbeddingArtifact, EmbeddingTable, embed_cache, embed_videos
 from src.artifacts.extractor import frame_embedder
 from src.artifacts.faces import open_face_cache
 from src.artifacts.keys import embedding_key
@@ -33,14 +33,12 @@ log = get_logger(__name__)
 def _build(work: Path, cfg: DictConfig, data: DictConfig, cache: FaceCache, embedder: FrameEmbedder,
            with_pseudo: bool) -> dict[str, Any]:
     rows = cache.read_index()
-    usable = select_rows(rows)
     read_ahead = int(cfg.eval.get("embed_read_ahead", 4))
-    videos = embed_videos(embedder, [r.video_id for r in usable], partial(inference_crops, cache, size=embedder.size),
-                          read_ahead, data.name)
+    table = embed_cache(cache, rows, embedder, read_ahead, data.name)
     dim = embedder.embed_dim
-    artifact = EmbeddingArtifact(EmbeddingTable.from_videos(videos, dim), rows)
-    meta = {"dataset": data.name, "videos": len(videos), "frames": int(sum(len(v.frame_indices) for v in videos)),
-            "skipped_videos": len(rows) - len(usable), "embed_dim": dim}
+    artifact = EmbeddingArtifact(table, rows)
+    meta = {"dataset": data.name, "videos": len(table), "frames": len(table.frame_indices),
+            "skipped_videos": len(rows) - len(table), "embed_dim": dim}
     if with_pseudo:
         blend = BlendConfig.from_cfg(cfg.blend, embedder.size)
         fakes = embed_videos(embedder, [r.video_id for r in select_rows(rows, "val", REAL)],

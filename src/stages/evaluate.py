@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from data_modules.perturb import Perturbation
 from data_modules.records import STATUS_OK, IndexRow
 from src.artifacts.embeddings import EmbeddingArtifact, read_embeddings
 from src.artifacts.extractor import frame_embedder
@@ -94,19 +95,17 @@ def sweep_summary(metrics: GroupMetrics, primary: str) -> dict[str, float]:
     return {f"evaluate/{key}": value for key, value in means.items() if value is not None}
 
 
-def identity_leakage(ctx: RunContext, evaluated: dict[str, EmbeddingArtifact]) -> IdentityLeakage:
+def identity_leakage(ctx: RunContext, training: EmbeddingArtifact,
+                     evaluated: dict[str, EmbeddingArtifact]) -> IdentityLeakage:
     """Test videos of the evaluated datasets whose identity the training dataset's train/val videos show."""
-    cfg = ctx.cfg
-    training = evaluated.get(cfg.data.name) or read_embeddings(ctx.store, cfg, cfg.data)
     tests = [r for artifact in evaluated.values() for r in artifact.rows if r.split == "test"]
     known, seen = seen_identity_videos(training.rows, tests)
-    return IdentityLeakage(known, seen, bool(cfg.eval.get("exclude_seen_identities", False)))
+    return IdentityLeakage(known, seen, bool(ctx.cfg.eval.get("exclude_seen_identities", False)))
 
 
 def robustness_videos(ctx: RunContext, detector: DifferentialDetector, datasets: Sequence[DictConfig],
-                      excluded: set[str]) -> list[ScoredVideo]:
-    """Every test video under every perturbation of eval.perturbations, its dataset named by the group."""
-    grid = perturbation_grid(ctx.cfg.eval.get("perturbations"))
+                      grid: Sequence[Perturbation], excluded: set[str]) -> list[ScoredVideo]:
+    """Every test video under every perturbation of the grid, its dataset named by the group."""
     if any(not p.is_identity for p in grid):
         for data in datasets:
             check_perturbable(data)
@@ -122,14 +121,14 @@ def robustness_videos(ctx: RunContext, detector: DifferentialDetector, datasets:
 
 
 def robustness_report(ctx: RunContext, clean: GroupMetrics, videos: list[ScoredVideo], datasets: list[str],
-                      scorers: list[str], bootstrap: BootstrapSettings, thresholds: Thresholds
-                      ) -> tuple[GroupMetrics, str, list[dict[str, Any]]]:
+                      grid: Sequence[Perturbation], scorers: list[str], bootstrap: BootstrapSettings,
+                      thresholds: Thresholds) -> tuple[GroupMetrics, str, list[dict[str, Any]]]:
     """Whole-dataset metrics of each perturbed group, the results.md section, the points; and the plots."""
     ev = ctx.cfg.eval
-    metrics = {g: m for g, m in group_metrics(videos, scorers, [float(t) for t in ev.fpr_targets],
-                                              bool(ev.reference_metric), bootstrap, thresholds).items()
-               if "/" not in g}
-    points = robustness_points({**clean, **metrics}, datasets, perturbation_grid(ev.get("perturbations")), scorers)
+    whole = {g: mask for g, mask in evaluation_groups(videos).items() if "/" not in g}
+    metrics = group_metrics(videos, scorers, [float(t) for t in ev.fpr_targets], bool(ev.reference_metric),
+                            bootstrap, thresholds, whole)
+    points = robustness_points({**clean, **metrics}, datasets, grid, scorers)
     if ev.plots:
         for dataset in datasets:
             plot_robustness(ctx.run_dir / f"robustness_{dataset}.png", dataset, points, scorers)
@@ -145,14 +144,15 @@ def run(ctx: RunContext) -> dict[str, Any]:
     if not datasets:
         raise ValueError("nothing to evaluate: set eval.include_train_dataset=true or add test_data entries")
     evaluated = {data.name: read_embeddings(ctx.store, cfg, data) for data in datasets}
-    leakage = identity_leakage(ctx, evaluated)
+    training = evaluated.get(cfg.data.name) or read_embeddings(ctx.store, cfg, cfg.data)
+    leakage = identity_leakage(ctx, training, evaluated)
     excluded = {v.video_id for v in leakage.seen} if leakage.excluded else set()
     videos, dropped = [], {}
     for data in datasets:
         embeddings = evaluated[data.name]
         rows = [row for row in embeddings.rows if row.split == "test" and row.video_id not in excluded]
         if data.get("reals_of") == cfg.data.adapter and data.name != cfg.data.name:
-            seen = drop_seen_reals(rows, read_embeddings(ctx.store, cfg, cfg.data).rows)
+            seen = drop_seen_reals(rows, training.rows)
             rows, dropped[data.name] = seen.kept, len(seen.dropped)
             log.info("evaluate %s: %d of its test reals are %s originals this run trained on (train/val split of "
                      "'%s'); left out of the test set, e.g. %s", data.name, len(seen.dropped), cfg.data.adapter,
@@ -163,17 +163,19 @@ def run(ctx: RunContext) -> dict[str, Any]:
         raise ValueError(f"no test videos in {[d.name for d in datasets]}{dropped}: check the datasets' test splits")
     bootstrap = BootstrapSettings(int(ev.bootstrap.resamples), int(ev.bootstrap.seed), float(ev.bootstrap.confidence))
     thresholds = calibrated_thresholds(detector.calibration)
-    metrics = group_metrics(videos, scorers, [float(t) for t in ev.fpr_targets], bool(ev.reference_metric),
-                            bootstrap, thresholds)
     groups = evaluation_groups(videos)
+    metrics = group_metrics(videos, scorers, [float(t) for t in ev.fpr_targets], bool(ev.reference_metric),
+                            bootstrap, thresholds, groups)
     levels = sample_level_metrics(videos, groups, CLASSIFIER, list(detector.heads), thresholds)
     primary = detector.settings.primary
     datasets_only = {g: mask for g, mask in groups.items() if "/" not in g}
     comparisons = paired_comparisons(videos, datasets_only, scorers, primary, bootstrap.confidence)
     unscored = [v for v in videos if v.reason]
-    perturbed = robustness_videos(ctx, detector, datasets, excluded)
+    grid = perturbation_grid(ev.get("perturbations"))
+    perturbed = robustness_videos(ctx, detector, datasets, grid, excluded)
     robust, robust_table, robust_points = robustness_report(
-        ctx, metrics, perturbed, [d.name for d in datasets], scorers, bootstrap, thresholds) if perturbed else ({}, "", [])
+        ctx, metrics, perturbed, [d.name for d in datasets], grid, scorers, bootstrap, thresholds
+    ) if perturbed else ({}, "", [])
     write_scores_csv(ctx.run_dir / "scores.csv", videos + perturbed, scorers)
     table = results_markdown(f"Results: {cfg.task_name}", metrics, scorers, unscored,
                              calibration_summary(detector.calibration), CLASSIFIER, levels, comparisons, bootstrap)

@@ -149,19 +149,8 @@ class DeepSVDDModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
 
-def mirrored_decoder(in_dim: int, hidden: list[int], rep_dim: int) -> nn.Sequential:
-    """The encoder's layers in reverse (bias-free Linear, affine-free BatchNorm, LeakyReLU), back to in_dim."""
-    layers: list[nn.Module] = []
-    width = rep_dim
-    for h in reversed(hidden):
-        layers += [nn.Linear(width, h, bias=False), nn.BatchNorm1d(h, eps=1e-4, affine=False), nn.LeakyReLU()]
-        width = h
-    layers.append(nn.Linear(width, in_dim, bias=False))
-    return nn.Sequential(*layers)
-
-
 class AutoencoderModule(pl.LightningModule):
-    """Ruff et al.'s pretraining: the Deep SVDD net as encoder, a mirrored decoder, summed squared error."""
+    """Ruff et al.'s pretraining: the Deep SVDD net as encoder, its mirror image as decoder, summed squared error."""
 
     def __init__(self, encoder: DeepSVDDNet, decoder: nn.Module, params: DeepSVDDParams) -> None:
         super().__init__()
@@ -231,7 +220,7 @@ class DeepSVDDHead(Head):
         if self.params.pretrain_epochs > 0:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed + 1)
-                decoder = mirrored_decoder(X.shape[1], list(self.params.hidden), self.params.rep_dim)
+                decoder = DeepSVDDNet(self.params.rep_dim, list(self.params.hidden)[::-1], X.shape[1])  # mirrored
             autoencoder = AutoencoderModule(self.module.net, decoder, self.params)
             self._train(autoencoder, loader, int(self.params.pretrain_epochs))
             self.module.net.cpu()
