@@ -11,12 +11,14 @@ Severity 0 is the identity; 1..5 take the kind's parameter from the benchmarks n
     h264   CRF        30     32     35     38     40    DeeperForensics VC: ffmpeg -crf, libx264 preset medium
 
 Departures: the noise is added per RGB channel (DeeperForensics adds it in YCbCr) and the downscale averages
-pixels on the way down (INTER_AREA), as real rescalers low-pass. Hendrycks & Dietterich, ImageNet-C, ICLR 2019;
+pixels on the way down (INTER_AREA), as real rescalers low-pass. On a CPU with AVX-512 the encoder is held to
+AVX2 code, whose bytes do not change from run to run. Hendrycks & Dietterich, ImageNet-C, ICLR 2019;
 Jiang et al., DeeperForensics-1.0, CVPR 2020.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -36,6 +38,11 @@ H264 = "h264"
 SEVERITIES = tuple(range(6))
 ENCODER = "libx264"
 PRESET = "medium"  # ffmpeg's default, as DeeperForensics' plain `ffmpeg -crf` used
+CPUINFO = Path("/proc/cpuinfo")
+# x264's name for each x86 feature up to AVX2, keyed by the /proc/cpuinfo flag that shows it
+X264_FEATURES = {"sse": "MMX2,SSE", "sse2": "SSE2", "pni": "SSE3", "ssse3": "SSSE3", "sse4_1": "SSE4.1",
+                 "sse4_2": "SSE4.2", "abm": "LZCNT", "avx": "AVX", "fma": "FMA3", "bmi1": "BMI1", "bmi2": "BMI2",
+                 "avx2": "AVX2"}
 
 LEVELS: dict[str, tuple[float, ...]] = {
     "jpeg": (25, 18, 15, 10, 7),
@@ -199,6 +206,26 @@ def require_encoder(name: str = ENCODER) -> None:
                            "install the PyPI wheel (pip install --force-reinstall av) or a PyAV built with it")
 
 
+def x264_asm(cpuinfo: str) -> str | None:
+    """The x264 `asm` setting that stops short of AVX-512 on a CPU that has it, else None (x264 detects).
+
+    x264's AVX-512 code gives different bytes on some runs of the same encode (about one in ten here), so the
+    H.264 perturbation would not be reproducible; up to AVX2 every run gives the bytes of most AVX-512 runs."""
+    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
+                      if line.startswith("flags")), []))
+    if "avx512f" not in flags:
+        return None
+    cache = ",Cache64" if "clflush size\t: 64" in cpuinfo else ""
+    return ",".join(name for flag, name in X264_FEATURES.items() if flag in flags) + cache
+
+
+@functools.cache
+def host_x264_options() -> dict[str, str]:
+    """Encoder options that make libx264 deterministic on this machine (see x264_asm)."""
+    asm = x264_asm(CPUINFO.read_text()) if CPUINFO.is_file() else None
+    return {"x264-params": f"asm={asm}"} if asm else {}
+
+
 def _display_frames(container: av.container.InputContainer) -> Iterator[np.ndarray]:
     """Every decodable frame as displayed (container rotation applied); a damaged tail ends it, as in sampling."""
     try:
@@ -220,7 +247,7 @@ def _encode(src: Path, out: av.container.OutputContainer, crf: int, preset: str)
                 if not width or not height:
                     raise ValueError(f"{src} is {rgb.shape[1]}x{rgb.shape[0]}; H.264 needs at least 2x2")
                 stream = out.add_stream(ENCODER, rate=rate, options={"crf": str(crf), "preset": preset,
-                                                                     "threads": "1"})
+                                                                     "threads": "1", **host_x264_options()})
                 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]), format="rgb24")
             frame.pts = index

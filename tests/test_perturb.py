@@ -3,6 +3,7 @@ re-encode, and the preprocessing hook (perturbed crops, the same bytes on every 
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from data_modules.perturb import (
     probe_video,
     reencode_h264,
     require_encoder,
+    x264_asm,
 )
 from data_modules.preprocess import process_video, sample_frames
 from data_modules.preprocess.frames import VideoReadError
@@ -140,6 +142,26 @@ def test_h264_reencode_of_a_real_clip(clip, tmp_path):
 @pytest.mark.media
 def test_h264_reencode_of_a_grid_clip(shared_media, tmp_path):
     check_h264_ladder(shared_media / "grid" / "bbaf2n.mpg", tmp_path)
+
+
+ZEN4_FLAGS = "fpu sse sse2 pni ssse3 fma sse4_1 sse4_2 avx abm bmi1 avx2 bmi2 avx512f avx512bw avx512vl"
+
+
+@pytest.mark.parametrize(("cpuinfo", "asm"), [
+    (f"processor\t: 0\nflags\t\t: {ZEN4_FLAGS}\nclflush size\t: 64\n",
+     "MMX2,SSE,SSE2,SSE3,SSSE3,SSE4.1,SSE4.2,LZCNT,AVX,FMA3,BMI1,BMI2,AVX2,Cache64"),
+    ("flags\t\t: fpu sse sse2 avx512f\n", "MMX2,SSE,SSE2"),
+    ("flags\t\t: fpu sse sse2 pni ssse3 avx avx2\nclflush size\t: 64\n", None),  # x264 detects: no AVX-512
+    ("Features\t: fp asimd evtstrm aes\n", None),  # arm64
+    ("", None)])
+def test_x264_asm_stops_short_of_avx512(cpuinfo, asm):
+    assert x264_asm(cpuinfo) == asm
+
+
+def test_h264_reencode_gives_the_same_bytes_every_run(clip, tmp_path):
+    digests = {hashlib.sha256(reencode_h264(clip, tmp_path / f"{i}.mp4", 30).path.read_bytes()).hexdigest()
+               for i in range(12)}
+    assert len(digests) == 1
 
 
 def test_h264_keeps_what_is_displayed(tmp_path):
